@@ -58,6 +58,9 @@ class TrainConfig(BaseModel):
     max_seq_length: int = Field(default=1024, ge=16, description="Longer examples are truncated (and reported).")
     packing: bool = Field(default=True, description="Pack short examples into rows with position ids reset per "
                           "example (no cross-example attention); off: length-grouped dynamic padding.")
+    pack_length: int = Field(default=512, ge=16, description="Packed row length in tokens: a batch's examples "
+                             "are packed into rows of at most this many tokens (attention costs grow with "
+                             "row length squared, so moderate rows are fastest).")
     precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast where the "
                                                        "hardware supports it, else fp32.")
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for activation memory.")

@@ -1,0 +1,135 @@
+"""Checks and builders used by run_training: preflight, precision, model + adapter, TrainingArguments."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import TrainError
+from tunesmith.train.config import TrainConfig
+
+
+def preflight(cfg: TrainConfig, resume: bool) -> None:
+    """Every check that needs no model, all reported at once, before anything heavy is loaded.
+
+    Raises:
+        TrainError: qlora without CUDA/bitsandbytes, missing data files, or ``resume`` with no checkpoint.
+    """
+    import torch
+
+    problems: list[str] = []
+    hints: list[str] = []
+    if cfg.method == "qlora" and not torch.cuda.is_available():
+        problems.append("method 'qlora' needs a CUDA GPU (4-bit bitsandbytes kernels) and none is available")
+        hints.append("use `--set method=lora` (same adapter, 16-bit base weights) on this machine")
+    elif cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+        problems.append("method 'qlora' needs the bitsandbytes package, which is not installed")
+        hints.append("`pip install bitsandbytes`, or use `--set method=lora`")
+    for key in ("train_file", "valid_file"):
+        path = getattr(cfg, key)
+        if path is not None and not Path(path).exists():
+            problems.append(f"{key}: {path} does not exist")
+            hints.append(f"fix the path in {key}")
+    if resume and find_last_checkpoint(cfg) is None:
+        problems.append(f"--resume: no checkpoint in {cfg.output_dir / 'checkpoints'}")
+        hints.append("set save_steps so checkpoints are written, or run without --resume")
+    if problems:
+        raise TrainError("cannot start training:\n" + "\n".join(f"  {p}" for p in problems), "; ".join(hints),
+                         param="method" if cfg.method == "qlora" else None)
+
+
+def find_last_checkpoint(cfg: TrainConfig) -> Path | None:
+    """The newest ``checkpoints/checkpoint-<step>`` of the run, if any."""
+    root = cfg.output_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    found = [p for p in root.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+             and (p / "trainer_state.json").exists()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def use_bf16(cfg: TrainConfig) -> bool:
+    """Whether to train under bf16 autocast: ``bf16``, or ``auto`` on hardware with fast bf16."""
+    import torch
+
+    if cfg.precision != "auto":
+        return cfg.precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def is_main_process() -> bool:
+    """True in single-process runs and on rank 0 of a distributed run."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def build_model(cfg: TrainConfig) -> Any:
+    """The base model, wrapped in a PEFT LoRA adapter unless ``method`` is ``full``."""
+    import torch
+
+    from tunesmith.models.load import load_model_and_tokenizer
+
+    if cfg.method == "qlora":
+        return build_qlora_model(cfg)
+    torch.manual_seed(cfg.seed)
+    model, _ = load_model_and_tokenizer(cfg.model, device="cpu")
+    model.config.use_cache = False
+    if cfg.method == "full":
+        return model
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(cfg))
+
+
+def lora_config(cfg: TrainConfig) -> Any:
+    """peft LoraConfig from ``cfg.lora``."""
+    from peft import LoraConfig
+
+    s = cfg.lora
+    return LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=s.target_modules,
+                      use_rslora=s.use_rslora, use_dora=s.use_dora, bias="none", task_type="CAUSAL_LM")
+
+
+def build_qlora_model(cfg: TrainConfig) -> Any:
+    """4-bit NF4 base weights (bitsandbytes, CUDA) with a LoRA adapter on top."""
+    import torch
+    from peft import get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from tunesmith.models.registry import resolve_model
+
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model), quantization_config=quant,
+                                                 dtype=torch.bfloat16)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    return get_peft_model(model, lora_config(cfg))
+
+
+def build_training_args(cfg: TrainConfig, **extra: Any) -> Any:
+    """transformers TrainingArguments from the config (``extra`` for trainer-specific subclasses)."""
+    import torch
+    from transformers import TrainingArguments
+
+    has_valid = cfg.valid_file is not None
+    cls = extra.pop("args_cls", TrainingArguments)
+    on_cpu = not torch.cuda.is_available()
+    return cls(
+        output_dir=str(cfg.output_dir / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm, bf16=use_bf16(cfg), use_cpu=on_cpu,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        seed=cfg.seed, data_seed=cfg.seed, logging_steps=cfg.logging_steps, logging_first_step=True,
+        eval_strategy=("steps" if cfg.eval_steps else "no") if has_valid else "no", eval_steps=cfg.eval_steps,
+        save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit, report_to=list(cfg.report_to), remove_unused_columns=False,
+        train_sampling_strategy="random" if cfg.packing else "group_by_length", disable_tqdm=True,
+        ddp_backend="gloo" if on_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        dataloader_num_workers=0, **extra,
+    )

@@ -1,0 +1,88 @@
+"""The transformers Trainer, with a loss computed only where there is a target.
+
+``SftTrainer.compute_loss`` asks the model for logits only at positions whose next token is trained
+(``logits_to_keep`` as a boolean mask): the vocabulary projection (49152 x 576 for SmolLM2) is ~20% of the
+FLOPs, but only a few tokens per chat example are trained. The same gathered logits give the token accuracy
+(OpenAI's ``mean_token_accuracy``), summed per token for train and validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+from tunesmith.models.template import IGNORE_INDEX
+
+
+class SftTrainer(Trainer):
+    """Trainer for assistant-only SFT on batches from :mod:`tunesmith.train.collate`."""
+
+    loss_is_scaled_for_ga = True  # compute_loss divides by the tokens of the whole optimizer step
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sums = {mode: {"loss": 0.0, "correct": 0, "tokens": 0, "real": 0} for mode in ("train", "eval")}
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        """Cross-entropy over trained positions only, normalised by the step's trained-token count."""
+        targets = inputs.pop("shift_labels")  # (batch, seq_len)
+        n_real = inputs.pop("n_real_tokens", None)
+        keep = targets != IGNORE_INDEX
+        outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
+        logits = outputs.logits.float()  # (n_trained, vocab)
+        gold = targets[keep]
+        loss_sum = F.cross_entropy(logits, gold, reduction="sum")
+        self._accumulate(model, loss_sum, logits, gold, n_real)
+        if num_items_in_batch is None:
+            loss = loss_sum / max(int(keep.sum()), 1)
+        else:
+            loss = loss_sum / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+        return (loss, outputs) if return_outputs else loss
+
+    @torch.no_grad()
+    def _accumulate(self, model: Any, loss_sum: torch.Tensor, logits: torch.Tensor, gold: torch.Tensor,
+                    n_real: torch.Tensor | None) -> None:
+        sums = self._sums["train" if model.training else "eval"]
+        sums["loss"] += float(loss_sum)
+        sums["correct"] += int((logits.argmax(-1) == gold).sum())
+        sums["tokens"] += int(gold.numel())
+        sums["real"] += int(n_real) if n_real is not None else 0
+
+    def prediction_step(self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: list[str] | None = None) -> tuple[Any, None, None]:
+        """Validation: only the loss (accuracy is summed in ``compute_loss``)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, dict(inputs))
+        return loss.detach(), None, None
+
+    def take_sums(self, mode: str) -> dict[str, float]:
+        """Return and reset the token sums of ``mode`` (``train``/``eval``), summed over processes."""
+        sums = self._sums[mode]
+        self._sums[mode] = {"loss": 0.0, "correct": 0, "tokens": 0, "real": 0}
+        if self.accelerator.num_processes > 1:
+            vec = torch.tensor([sums["loss"], sums["correct"], sums["tokens"], sums["real"]],
+                               dtype=torch.float64, device=self.args.device)
+            vec = self.accelerator.reduce(vec, reduction="sum")
+            sums = dict(zip(("loss", "correct", "tokens", "real"), vec.tolist(), strict=True))
+        return sums
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add token accuracy (train) and the exact token-weighted validation loss and accuracy."""
+        if "eval_loss" in logs:
+            sums = self.take_sums("eval")
+            if sums["tokens"]:
+                logs["eval_loss"] = sums["loss"] / sums["tokens"]
+                logs["eval_mean_token_accuracy"] = sums["correct"] / sums["tokens"]
+        elif "loss" in logs:
+            sums = self.take_sums("train")
+            if sums["tokens"]:
+                logs["mean_token_accuracy"] = sums["correct"] / sums["tokens"]
+            logs["real_tokens"] = sums["real"]
+        super().log(logs, start_time)
