@@ -52,14 +52,18 @@ class MetricsCallback(TrainerCallback):
         if self._t0 is not None:
             self.step_time += time.perf_counter() - self._t0
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
-               **kwargs: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
+    ) -> None:
         logs = logs or {}
         if "loss" not in logs and "eval_loss" not in logs:
             return
-        row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-                               "total_steps": state.max_steps,
-                               "elapsed_s": round(self.offset + time.perf_counter() - self.start, 2)}
+        row: dict[str, Any] = {
+            "step": state.global_step,
+            "epoch": round(state.epoch or 0.0, 4),
+            "total_steps": state.max_steps,
+            "elapsed_s": round(self.offset + time.perf_counter() - self.start, 2),
+        }
         for key, name in METRIC_NAMES.items():
             if key in logs:
                 row[name] = float(logs[key])
@@ -85,18 +89,28 @@ class ProgressCallback(TrainerCallback):
         if state.is_world_process_zero:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                desc="train",
+                unit="step",
+                dynamic_ncols=True,
+            )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
-               **kwargs: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
+    ) -> None:
         row = self.metrics.last_row
         if self.bar is not None and row:
-            shown = {"loss": row.get("train_loss"), "valid": row.get("valid_loss"), "tok/s": row.get("tokens_per_s")}
+            shown = {
+                "loss": row.get("train_loss"),
+                "valid": row.get("valid_loss"),
+                "tok/s": row.get("tokens_per_s"),
+            }
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items() if v is not None}, refresh=True)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -130,8 +144,9 @@ class EarlyStoppingCallback(TrainerCallback):
         self.best = float("inf")
         self.bad = 0
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                    **kwargs: Any) -> Any:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
+    ) -> Any:
         loss = (metrics or {}).get("eval_loss")
         if loss is None:
             return control

@@ -68,9 +68,12 @@ class PackingCollator:
             ids.append(r_ids + [self.pad_token_id] * pad)
             pos.append(r_pos + list(range(pad)))  # padding is a separate "example": attends only to itself
             tgt.append(r_tgt + [IGNORE_INDEX] * pad)
-        return {"input_ids": torch.tensor(ids), "position_ids": torch.tensor(pos),
-                "shift_labels": torch.tensor(tgt),
-                "n_real_tokens": torch.tensor(sum(len(f["input_ids"]) for f in features))}
+        return {
+            "input_ids": torch.tensor(ids),
+            "position_ids": torch.tensor(pos),
+            "shift_labels": torch.tensor(tgt),
+            "n_real_tokens": torch.tensor(sum(len(f["input_ids"]) for f in features)),
+        }
 
 
 @dataclass
@@ -87,6 +90,9 @@ class PaddingCollator:
             ids.append(list(f["input_ids"]) + [self.pad_token_id] * pad)
             mask.append([1] * n + [0] * pad)
             tgt.append(shifted_targets(f["labels"]) + [IGNORE_INDEX] * pad)
-        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
-                "shift_labels": torch.tensor(tgt),
-                "n_real_tokens": torch.tensor(sum(len(f["input_ids"]) for f in features))}
+        return {
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(mask),
+            "shift_labels": torch.tensor(tgt),
+            "n_real_tokens": torch.tensor(sum(len(f["input_ids"]) for f in features)),
+        }

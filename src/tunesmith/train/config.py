@@ -15,11 +15,16 @@ class LoraSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     r: int = Field(default=16, ge=1, description="Rank of the low-rank update.")
-    alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) "
-                       "with rsLoRA).")
+    alpha: int = Field(
+        default=32,
+        ge=1,
+        description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rsLoRA).",
+    )
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] = Field(
-        default="all-linear", description="Module names to adapt, or 'all-linear' (every linear layer but lm_head).")
+        default="all-linear",
+        description="Module names to adapt, or 'all-linear' (every linear layer but lm_head).",
+    )
     use_rslora: bool = Field(default=False, description="Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
     use_dora: bool = Field(default=False, description="Weight-decomposed LoRA (DoRA).")
 
@@ -35,44 +40,74 @@ class TrainConfig(BaseModel):
     """Everything `tunesmith train` needs. YAML keys are these field names; `--set a.b=v` overrides them."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(default=BUNDLED_NAME, description="Base model: the bundled default, or a local HF model dir.")
-    train_file: Path = Field(description="Training data (OpenAI chat JSONL or any format `tunesmith data` reads; "
-                             "preference JSONL for dpo).")
-    valid_file: Path | None = Field(default=None, description="Validation data; enables valid_loss and early stopping.")
-    output_dir: Path = Field(default=Path("runs/train"), description="Run directory for adapter/, checkpoints/, "
-                             "metrics.jsonl, config.yaml, run.json.")
+    model: str = Field(
+        default=BUNDLED_NAME, description="Base model: the bundled default, or a local HF model dir."
+    )
+    train_file: Path = Field(
+        description="Training data (OpenAI chat JSONL or any format `tunesmith data` reads; "
+        "preference JSONL for dpo)."
+    )
+    valid_file: Path | None = Field(
+        default=None, description="Validation data; enables valid_loss and early stopping."
+    )
+    output_dir: Path = Field(
+        default=Path("runs/train"),
+        description="Run directory for adapter/, checkpoints/, metrics.jsonl, config.yaml, run.json.",
+    )
     method: Literal["lora", "full", "qlora", "dpo"] = Field(
-        default="lora", description="lora (default), full fine-tuning, qlora (4-bit, needs CUDA), or dpo "
-        "(preference data, trains a LoRA adapter).")
+        default="lora",
+        description="lora (default), full fine-tuning, qlora (4-bit, needs CUDA), or dpo "
+        "(preference data, trains a LoRA adapter).",
+    )
     epochs: float = Field(default=1.0, gt=0, description="Passes over the training data.")
-    max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run all epochs).")
-    batch_size: int = Field(default=8, ge=1, description="Examples per optimizer step (per device, before "
-                            "gradient accumulation).")
+    max_steps: int = Field(
+        default=-1, description="Stop after this many optimizer steps (-1: run all epochs)."
+    )
+    batch_size: int = Field(
+        default=8, ge=1, description="Examples per optimizer step (per device, before gradient accumulation)."
+    )
     gradient_accumulation_steps: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate.")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
-        default="cosine", description="Learning-rate schedule after warmup.")
+        default="cosine", description="Learning-rate schedule after warmup."
+    )
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
-    max_seq_length: int = Field(default=1024, ge=16, description="Longer examples are truncated (and reported).")
-    packing: bool = Field(default=True, description="Pack short examples into rows with position ids reset per "
-                          "example (no cross-example attention); off: length-grouped dynamic padding.")
-    pack_length: int = Field(default=512, ge=16, description="Packed row length in tokens: a batch's examples "
-                             "are packed into rows of at most this many tokens (attention costs grow with "
-                             "row length squared, so moderate rows are fastest).")
-    precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast where the "
-                                                       "hardware supports it, else fp32.")
+    max_seq_length: int = Field(
+        default=1024, ge=16, description="Longer examples are truncated (and reported)."
+    )
+    packing: bool = Field(
+        default=True,
+        description="Pack short examples into rows with position ids reset per "
+        "example (no cross-example attention); off: length-grouped dynamic padding.",
+    )
+    pack_length: int = Field(
+        default=512,
+        ge=16,
+        description="Packed row length in tokens: a batch's examples "
+        "are packed into rows of at most this many tokens (attention costs grow with "
+        "row length squared, so moderate rows are fastest).",
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto", description="auto: bf16 autocast where the hardware supports it, else fp32."
+    )
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for activation memory.")
     seed: int = Field(default=0, description="Seed for data order, initialisation and dropout.")
-    eval_steps: int | None = Field(default=None, ge=1, description="Validate every N steps (and at each epoch end).")
+    eval_steps: int | None = Field(
+        default=None, ge=1, description="Validate every N steps (and at each epoch end)."
+    )
     save_steps: int | None = Field(default=None, ge=1, description="Checkpoint every N steps (for --resume).")
     save_total_limit: int | None = Field(default=3, ge=1, description="Keep at most this many checkpoints.")
-    early_stopping_patience: int | None = Field(default=None, ge=1, description="Stop after N validations "
-                                                "without a lower valid_loss (needs valid_file).")
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop after N validations without a lower valid_loss (needs valid_file).",
+    )
     logging_steps: int = Field(default=10, ge=1, description="Write train metrics every N steps.")
     report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
-        default_factory=list, description="Extra experiment trackers, passed through to transformers.")
+        default_factory=list, description="Extra experiment trackers, passed through to transformers."
+    )
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA settings.")
     dpo: DpoSettings = Field(default_factory=DpoSettings, description="DPO settings.")
 

@@ -88,13 +88,24 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     state = trainer.state
     epochs = float(state.epoch or 0.0)
     summary = TrainResult(
-        status="succeeded", model=cfg.model, method=cfg.method, output_dir=str(cfg.output_dir),
-        adapter_dir=None, model_dir=None, train_examples=len(train.examples),
+        status="succeeded",
+        model=cfg.model,
+        method=cfg.method,
+        output_dir=str(cfg.output_dir),
+        adapter_dir=None,
+        model_dir=None,
+        train_examples=len(train.examples),
         valid_examples=len(valid.examples) if valid else 0,
-        trained_tokens=round(train.trained_tokens * epochs), total_tokens=round(train.total_tokens * epochs),
-        steps=state.global_step, epochs=round(epochs, 4), seconds=round(time.perf_counter() - start, 2),
-        peak_rss_mb=peak_rss_mb(), data_sha256=sha256_file(cfg.train_file), bf16=use_bf16(cfg),
-        truncated_examples=train.truncated, final_metrics=metrics.final,
+        trained_tokens=round(train.trained_tokens * epochs),
+        total_tokens=round(train.total_tokens * epochs),
+        steps=state.global_step,
+        epochs=round(epochs, 4),
+        seconds=round(time.perf_counter() - start, 2),
+        peak_rss_mb=peak_rss_mb(),
+        data_sha256=sha256_file(cfg.train_file),
+        bf16=use_bf16(cfg),
+        truncated_examples=train.truncated,
+        final_metrics=metrics.final,
     )
     save_final_weights(cfg, trainer, summary)
     return summary
@@ -116,16 +127,25 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
 
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in train.examples]
     valid_rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in valid.examples] if valid else None
-    collator = (PackingCollator(tok.pad_token_id, cfg.pack_length) if cfg.packing
-                else PaddingCollator(tok.pad_token_id))
+    collator = (
+        PackingCollator(tok.pad_token_id, cfg.pack_length)
+        if cfg.packing
+        else PaddingCollator(tok.pad_token_id)
+    )
     metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
     callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
     if valid is not None:
         callbacks.append(EpochEndEvalCallback())
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = SftTrainer(model=model, args=build_training_args(cfg), train_dataset=rows, eval_dataset=valid_rows,
-                         data_collator=collator, callbacks=callbacks)
+    trainer = SftTrainer(
+        model=model,
+        args=build_training_args(cfg),
+        train_dataset=rows,
+        eval_dataset=valid_rows,
+        data_collator=collator,
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)
     return trainer, metrics
@@ -178,4 +198,3 @@ def peak_rss_mb() -> float:
 def world_size() -> int:
     """Processes in this run (torchrun / accelerate set WORLD_SIZE)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
-

@@ -36,8 +36,11 @@ def preflight(cfg: TrainConfig, resume: bool) -> None:
         problems.append(f"--resume: no checkpoint in {cfg.output_dir / 'checkpoints'}")
         hints.append("set save_steps so checkpoints are written, or run without --resume")
     if problems:
-        raise TrainError("cannot start training:\n" + "\n".join(f"  {p}" for p in problems), "; ".join(hints),
-                         param="method" if cfg.method == "qlora" else None)
+        raise TrainError(
+            "cannot start training:\n" + "\n".join(f"  {p}" for p in problems),
+            "; ".join(hints),
+            param="method" if cfg.method == "qlora" else None,
+        )
 
 
 def find_last_checkpoint(cfg: TrainConfig) -> Path | None:
@@ -45,8 +48,11 @@ def find_last_checkpoint(cfg: TrainConfig) -> Path | None:
     root = cfg.output_dir / "checkpoints"
     if not root.is_dir():
         return None
-    found = [p for p in root.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-             and (p / "trainer_state.json").exists()]
+    found = [
+        p
+        for p in root.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+    ]
     return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
@@ -89,8 +95,16 @@ def lora_config(cfg: TrainConfig) -> Any:
     from peft import LoraConfig
 
     s = cfg.lora
-    return LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=s.target_modules,
-                      use_rslora=s.use_rslora, use_dora=s.use_dora, bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=s.r,
+        lora_alpha=s.alpha,
+        lora_dropout=s.dropout,
+        target_modules=s.target_modules,
+        use_rslora=s.use_rslora,
+        use_dora=s.use_dora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def build_qlora_model(cfg: TrainConfig) -> Any:
@@ -101,10 +115,15 @@ def build_qlora_model(cfg: TrainConfig) -> Any:
 
     from tunesmith.models.registry import resolve_model
 
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model), quantization_config=quant,
-                                                 dtype=torch.bfloat16)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        resolve_model(cfg.model), quantization_config=quant, dtype=torch.bfloat16
+    )
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     return get_peft_model(model, lora_config(cfg))
 
@@ -118,18 +137,35 @@ def build_training_args(cfg: TrainConfig, **extra: Any) -> Any:
     cls = extra.pop("args_cls", TrainingArguments)
     on_cpu = not torch.cuda.is_available()
     return cls(
-        output_dir=str(cfg.output_dir / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm, bf16=use_bf16(cfg), use_cpu=on_cpu,
+        output_dir=str(cfg.output_dir / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=use_bf16(cfg),
+        use_cpu=on_cpu,
         gradient_checkpointing=cfg.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        seed=cfg.seed, data_seed=cfg.seed, logging_steps=cfg.logging_steps, logging_first_step=True,
-        eval_strategy=("steps" if cfg.eval_steps else "no") if has_valid else "no", eval_steps=cfg.eval_steps,
-        save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
-        save_total_limit=cfg.save_total_limit, report_to=list(cfg.report_to), remove_unused_columns=False,
-        train_sampling_strategy="random" if cfg.packing else "group_by_length", disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        eval_strategy=("steps" if cfg.eval_steps else "no") if has_valid else "no",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit,
+        report_to=list(cfg.report_to),
+        remove_unused_columns=False,
+        train_sampling_strategy="random" if cfg.packing else "group_by_length",
+        disable_tqdm=True,
         ddp_backend="gloo" if on_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        dataloader_num_workers=0, **extra,
+        dataloader_num_workers=0,
+        **extra,
     )

@@ -26,8 +26,9 @@ class SftTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._sums = {mode: {"loss": 0.0, "correct": 0, "tokens": 0, "real": 0} for mode in ("train", "eval")}
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         """Cross-entropy over trained positions only, normalised by the step's trained-token count."""
         targets = inputs.pop("shift_labels")  # (batch, seq_len)
         n_real = inputs.pop("n_real_tokens", None)
@@ -46,16 +47,27 @@ class SftTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     @torch.no_grad()
-    def _accumulate(self, model: Any, loss_sum: torch.Tensor, logits: torch.Tensor, gold: torch.Tensor,
-                    n_real: torch.Tensor | None) -> None:
+    def _accumulate(
+        self,
+        model: Any,
+        loss_sum: torch.Tensor,
+        logits: torch.Tensor,
+        gold: torch.Tensor,
+        n_real: torch.Tensor | None,
+    ) -> None:
         sums = self._sums["train" if model.training else "eval"]
         sums["loss"] += float(loss_sum)
         sums["correct"] += int((logits.argmax(-1) == gold).sum())
         sums["tokens"] += int(gold.numel())
         sums["real"] += int(n_real) if n_real is not None else 0
 
-    def prediction_step(self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool,
-                        ignore_keys: list[str] | None = None) -> tuple[Any, None, None]:
+    def prediction_step(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[Any, None, None]:
         """Validation: only the loss (accuracy is summed in ``compute_loss``)."""
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
@@ -67,8 +79,11 @@ class SftTrainer(Trainer):
         sums = self._sums[mode]
         self._sums[mode] = {"loss": 0.0, "correct": 0, "tokens": 0, "real": 0}
         if self.accelerator.num_processes > 1:
-            vec = torch.tensor([sums["loss"], sums["correct"], sums["tokens"], sums["real"]],
-                               dtype=torch.float64, device=self.args.device)
+            vec = torch.tensor(
+                [sums["loss"], sums["correct"], sums["tokens"], sums["real"]],
+                dtype=torch.float64,
+                device=self.args.device,
+            )
             vec = self.accelerator.reduce(vec, reduction="sum")
             sums = dict(zip(("loss", "correct", "tokens", "real"), vec.tolist(), strict=True))
         return sums
