@@ -1,0 +1,159 @@
+"""Exact and near-duplicate detection that streams: MinHash signatures (datasketch) in compact numpy arrays.
+
+Each example is reduced to normalised text (lower case, punctuation dropped, whitespace collapsed), hashed
+(exact duplicates: a 64-bit hash of the canonical record) and MinHash-ed over word-bigram shingles (bigrams,
+not characters, so that templated examples sharing boilerplate are not flagged). Only the signatures are kept
+(``num_perm`` uint32 per example: 256 bytes at 64 permutations), not the texts.
+Candidates come from LSH banding done with numpy sorts (``bands`` x ``rows`` = ``num_perm``), and each
+candidate pair is confirmed by its estimated Jaccard similarity, so 1M examples need ~350 MB, not gigabytes of
+Python dicts (datasketch's own ``MinHashLSH`` keeps a bytes key per band per example).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash
+
+from tunesmith.data.schema import ChatExample, PreferenceExample
+
+_PUNCT = re.compile(r"[^\w\s]+")
+_SPACE = re.compile(r"\s+")
+
+
+def example_text(example: ChatExample | PreferenceExample) -> str:
+    """The text that identifies an example: each message as ``role: content`` (preference: prompt+chosen)."""
+    if isinstance(example, PreferenceExample):
+        msgs = [*example.input.messages, *example.preferred_output]
+    else:
+        msgs = example.messages
+    return "\n".join(f"{m.role}: {m.content or ''}" for m in msgs)
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, whitespace collapsed."""
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text.lower())).strip()
+
+
+def exact_key(example: ChatExample | PreferenceExample) -> int:
+    """A 64-bit hash of the canonical record (same messages, same fields = same key)."""
+    canon = json.dumps(example.to_openai(), sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.blake2b(canon.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _bands_for(num_perm: int, threshold: float) -> tuple[int, int]:
+    """The (bands, rows) split of ``num_perm`` whose LSH threshold (1/b)^(1/r) is closest below it."""
+    options = [(b, num_perm // b) for b in range(1, num_perm + 1) if num_perm % b == 0]
+    below = [o for o in options if (1 / o[0]) ** (1 / o[1]) <= threshold] or options[-1:]
+    return min(below, key=lambda o: threshold - (1 / o[0]) ** (1 / o[1]))
+
+
+@dataclass
+class DuplicateGroups:
+    """Clusters of item indices (sorted), split into exact-duplicate groups and near-duplicate groups."""
+
+    exact: list[list[int]]
+    near: list[list[int]]
+    cluster_of: np.ndarray  # (n,) cluster id of every item: items in one exact/near group share it
+
+
+class DuplicateIndex:
+    """Collect examples one by one, then find exact and near-duplicate groups.
+
+    Args:
+        threshold: estimated Jaccard similarity at or above which two examples are near-duplicates.
+        num_perm: MinHash permutations (32-64 keeps memory bounded).
+    """
+
+    def __init__(self, threshold: float = 0.85, num_perm: int = 64, seed: int = 1) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._proto = MinHash(num_perm=num_perm, seed=seed)
+        self._sigs: list[np.ndarray] = []
+        self._exact: list[int] = []
+        self._chunk: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def add(self, example: ChatExample | PreferenceExample) -> int:
+        """Add one example; returns its index."""
+        words = normalize(example_text(example)).split() or [""]
+        shingles = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} or {words[0]}
+        mh = MinHash(num_perm=self.num_perm, permutations=self._proto.permutations, scheme=self._proto.scheme)
+        mh.update_batch([s.encode("utf-8") for s in shingles])
+        self._chunk.append(mh.hashvalues.astype(np.uint32))
+        if len(self._chunk) >= 4096:
+            self._flush()
+        self._exact.append(exact_key(example))
+        return len(self._exact) - 1
+
+    def _flush(self) -> None:
+        if self._chunk:
+            self._sigs.append(np.stack(self._chunk))
+            self._chunk = []
+
+    def groups(self) -> DuplicateGroups:
+        """Exact-duplicate groups and near-duplicate groups (each a sorted list of indices, size >= 2)."""
+        self._flush()
+        n = len(self._exact)
+        sigs = np.concatenate(self._sigs) if self._sigs else np.zeros((0, self.num_perm), np.uint32)
+        exact = np.array(self._exact, dtype=np.uint64)
+        parent = np.arange(n)
+        for members in _equal_runs(exact):
+            _union_all(parent, members, members[0])
+        exact_root = np.array([_find(parent, i) for i in range(n)])
+        bands, rows = _bands_for(self.num_perm, self.threshold)
+        mult = np.random.default_rng(0).integers(1, 2**61, size=rows, dtype=np.uint64) | np.uint64(1)
+        for b in range(bands):
+            keys = (sigs[:, b * rows : (b + 1) * rows].astype(np.uint64) * mult).sum(axis=1)
+            for members in _equal_runs(keys):
+                self._link_similar(parent, sigs, members)
+        root = np.array([_find(parent, i) for i in range(n)])
+        exact_groups = _collect(exact_root)
+        near_groups = [g for g in _collect(root) if len({exact_root[i] for i in g}) > 1]
+        return DuplicateGroups(exact_groups, near_groups, root)
+
+    def _link_similar(self, parent: np.ndarray, sigs: np.ndarray, members: np.ndarray) -> None:
+        """Union candidates of one LSH bucket whose estimated Jaccard reaches the threshold."""
+        leaders = members if len(members) <= 32 else members[:1]
+        for lead in leaders:
+            sims = (sigs[members] == sigs[lead]).mean(axis=1)
+            _union_all(parent, members[sims >= self.threshold], lead)
+
+
+def _equal_runs(keys: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the items sharing a key, for every key held by 2+ items."""
+    if len(keys) < 2:
+        return []
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    return [np.sort(order[s:e]) for s, e in zip(starts, ends, strict=True) if e - s > 1]
+
+
+def _find(parent: np.ndarray, i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return int(i)
+
+
+def _union_all(parent: np.ndarray, members: np.ndarray, lead: int) -> None:
+    root = _find(parent, int(lead))
+    for m in members:
+        r = _find(parent, int(m))
+        if r != root:
+            lo, hi = min(r, root), max(r, root)
+            parent[hi] = lo
+            root = lo
+
+
+def _collect(roots: np.ndarray) -> list[list[int]]:
+    """Groups of 2+ indices sharing a root, sorted by their first index."""
+    return sorted(([int(i) for i in run] for run in _equal_runs(roots.astype(np.uint64))), key=lambda g: g[0])
