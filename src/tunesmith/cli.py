@@ -60,6 +60,103 @@ def _root(
 
 
 # ---------------------------------------------------------------- data augment / distill
+TeacherOpt = Annotated[str, typer.Option("--teacher", help="Teacher model name at the endpoint (e.g. gpt-4o, "
+                                         "an ft:... hosted fine-tune, or a `tunesmith serve` model).")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. "
+                                                "http://127.0.0.1:8000/v1 (default: api.openai.com).")]
+KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", help="Requests in flight at once.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Per-request timeout (seconds).")]
+RetriesOpt = Annotated[int, typer.Option("--max-retries", help="Retries on 429/5xx/timeouts, with "
+                                         "exponential backoff that honours Retry-After.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", help="Completion token limit per request.")]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Request cache (append-only JSONL; rerun to "
+                                               "resume without paying twice). Default: OUT.cache.jsonl.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+
+
+def _teacher(model: str, base_url: str | None, key_env: str, concurrency: int, timeout: float, retries: int,
+             max_tokens: int, cache: Path | None, **extra: object) -> dict:
+    return {"model": model, "base_url": base_url, "api_key_env": key_env, "concurrency": concurrency,
+            "timeout_s": timeout, "max_retries": retries, "max_tokens": max_tokens, "cache": cache, **extra}
+
+
+@data_app.command("augment")
+def augment_cmd(
+    file: Annotated[Path, typer.Argument(help="Source dataset (OpenAI chat JSONL).")],
+    teacher: TeacherOpt,
+    variations: Annotated[int, typer.Option("--variations", "-n", help="Paraphrases per user turn.")] = 3,
+    out: Annotated[Path | None, typer.Option("--out", help="Output JSONL (default FILE.augmented.jsonl); "
+                                             "rejects go to OUT.rejects.jsonl.")] = None,
+    rewrite_answers: Annotated[bool, typer.Option("--rewrite-answers", help="Also restyle assistant "
+                                                  "answers via the teacher (default: keep them).")] = False,
+    originals: Annotated[bool, typer.Option("--originals/--no-originals", help="Copy the source examples "
+                                            "into the output.")] = True,
+    base_url: BaseUrlOpt = None, api_key_env: KeyEnvOpt = "OPENAI_API_KEY", concurrency: ConcurrencyOpt = 4,
+    timeout: TimeoutOpt = 60.0, max_retries: RetriesOpt = 5, max_tokens: MaxTokensOpt = 512,
+    temperature: Annotated[float, typer.Option("--temperature", help="Teacher sampling temperature.")] = 0.7,
+    cache: CacheOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Paraphrase each example's user turns N times through a teacher model, keeping the answers.
+
+    Near-duplicate (MinHash), invalid or garbled variations are dropped, with reasons, to OUT.rejects.jsonl.
+    Each new example's metadata.augment records its source line, the teacher and the prompt version.
+    Responses are cached as they arrive: rerun an interrupted command to resume without paying twice.
+
+    Example: tunesmith data augment examples/sentiment/train.jsonl --teacher gpt-4o-mini -n 3
+    """
+    from tunesmith.augment.augment import run_augment
+    from tunesmith.augment.config import AugmentConfig, build_config
+
+    cfg = build_config(AugmentConfig, {
+        "input": file, "output": out or file.with_name(file.stem + ".augmented.jsonl"),
+        "variations": variations, "rewrite_answers": rewrite_answers, "include_originals": originals,
+        "teacher": _teacher(teacher, base_url, api_key_env, concurrency, timeout, max_retries, max_tokens,
+                            cache, temperature=temperature)})
+    report = run_augment(cfg, show_progress=not quiet)
+    console.print(report.summary(), highlight=False)
+
+
+@data_app.command("distill")
+def distill_cmd(
+    prompts: Annotated[Path, typer.Argument(help="User prompts: .txt (one per line), or .jsonl with "
+                                            "{\"prompt\": ...} or {\"messages\": [...]} (a dataset's "
+                                            "user turns).")],
+    teacher: TeacherOpt,
+    out: Annotated[Path | None, typer.Option("--out", help="Output JSONL (default PROMPTS.distilled.jsonl); "
+                                             "rejects go to OUT.rejects.jsonl.")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="System prompt for the teacher, kept in "
+                                               "the training examples.")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model (same endpoint) scoring each "
+                                              "answer 1-10; answers below --min-score are dropped.")] = None,
+    min_score: Annotated[float, typer.Option("--min-score", help="Lowest judge score kept (1-10).")] = 7.0,
+    json_schema: Annotated[Path | None, typer.Option("--json-schema", help="JSON Schema file every answer "
+                                                     "must satisfy (structured tasks).")] = None,
+    base_url: BaseUrlOpt = None, api_key_env: KeyEnvOpt = "OPENAI_API_KEY", concurrency: ConcurrencyOpt = 4,
+    timeout: TimeoutOpt = 60.0, max_retries: RetriesOpt = 5, max_tokens: MaxTokensOpt = 512,
+    temperature: Annotated[float, typer.Option("--temperature", help="Teacher sampling temperature.")] = 0.0,
+    cache: CacheOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Have a teacher model answer a set of prompts, producing a training set (distillation).
+
+    Moving off a hosted fine-tune: point --teacher at the ft:... model, distill, train an open model on it.
+    Then compare the two with `tunesmith eval`. Near-duplicate prompts are skipped before any request.
+    Empty answers, schema mismatches and low judge scores go, with reasons, to OUT.rejects.jsonl.
+
+    Example: tunesmith data distill prompts.txt --teacher gpt-4o --judge gpt-4o-mini --min-score 7
+    """
+    from tunesmith.augment.config import DistillConfig, build_config
+    from tunesmith.augment.distill import run_distill
+
+    settings = _teacher(teacher, base_url, api_key_env, concurrency, timeout, max_retries, max_tokens, cache,
+                        temperature=temperature)
+    cfg = build_config(DistillConfig, {
+        "prompts": prompts, "output": out or prompts.with_name(prompts.stem + ".distilled.jsonl"),
+        "teacher": settings, "system": system, "min_score": min_score, "json_schema": json_schema,
+        "judge": {**settings, "model": judge} if judge else None})
+    report = run_distill(cfg, show_progress=not quiet)
+    console.print(report.summary(), highlight=False)
+
 
 
 # ---------------------------------------------------------------- train / export
@@ -117,6 +214,221 @@ def export_cmd(
 
 
 # ---------------------------------------------------------------- serve / deploy / rollback / jobs
+DataDirOption = Annotated[Path, typer.Option("--data-dir", help="Server data directory (files, jobs, "
+                                             "adapters, tunesmith.db).")]
+DbUrlOption = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL instead of SQLite "
+                                                 "in --data-dir (e.g. postgresql+psycopg://u:pw@host/db).")]
+BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="API base URL, e.g. "
+                                                   "http://127.0.0.1:8000/v1 (default: OpenAI's).")]
+ApiKeyOption = Annotated[str | None, typer.Option("--api-key", help="API key (default: $OPENAI_API_KEY).")]
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host", help="Interface (non-loopback: needs keys).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    data_dir: DataDirOption = Path("tunesmith-data"),
+    api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted Bearer key (repeatable; "
+                                                      "also $TUNESMITH_API_KEYS, comma-separated).")] = None,
+    database_url: DbUrlOption = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="Base model to offer (repeatable; default: bundled smollm2-135m-instruct).")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Serve an OpenAI-compatible API: files, fine-tuning jobs, chat completions, models, aliases.
+
+    Code written for OpenAI's fine-tuning API runs unchanged with base_url="http://HOST:PORT/v1".
+    Jobs train in a subprocess (`tunesmith train`); queued jobs survive restarts and running jobs resume
+    from their last checkpoint. Walkthrough: docs/server.md.
+
+    Example: tunesmith serve --port 8000 --api-key sk-local-123 --set batch_window_ms=5
+    """
+    from tunesmith.config import apply_override
+    from tunesmith.serve.server import run_server
+    from tunesmith.serve.settings import ServeSettings, keys_from_env
+
+    data = {"host": host, "port": port, "data_dir": str(data_dir), "database_url": database_url,
+            "api_keys": list(api_key or []) + keys_from_env()}
+    if model:
+        data["base_models"] = list(model)
+    for item in set_ or []:
+        apply_override(data, item)
+    settings = _validated(ServeSettings, data)
+    console.print(f"tunesmith serve on http://{settings.host}:{settings.port}/v1 (data: {settings.data_dir}, "
+                  f"auth: {'on' if settings.api_keys else 'off'})")
+    run_server(settings)
+
+
+def _validated(model_cls, data: dict):
+    from pydantic import ValidationError
+
+    from tunesmith.config import format_validation_errors
+    from tunesmith.errors import ConfigError
+
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("invalid server settings:\n" + format_validation_errors(exc),
+                          "fix the flags listed (`tunesmith serve --help`)") from exc
+
+
+@app.command("deploy")
+def deploy_cmd(
+    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name to point the alias at.")],
+    alias: Annotated[str, typer.Option("--alias", help="The stable name clients use as model=.")],
+    data_dir: DataDirOption = Path("tunesmith-data"),
+    database_url: DbUrlOption = None,
+    require_report: Annotated[Path | None, typer.Option("--require-report", help="Only deploy if this "
+                                                        "evaluation report passes the gate.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Gate metric (--require-report).")] = None,
+    min_gain: Annotated[float | None, typer.Option("--min-gain", help="Gate: least gain over the "
+                                                   "baseline.")] = None,
+    max_regression: Annotated[float | None, typer.Option("--max-regression", help="Gate: largest allowed "
+                                                         "regression.")] = None,
+) -> None:
+    """Point an alias at a model; every change is recorded (who, when, from, to). Takes effect at once.
+
+    Example: tunesmith deploy ft:smollm2-135m-instruct:support:ftjob-abc --alias support-bot
+    """
+    import getpass
+
+    from tunesmith.serve.deploy import GateSpec, check_deploy_gate, deploy_alias, open_store
+
+    if require_report is not None:
+        for reason in check_deploy_gate(GateSpec(require_report, metric, min_gain, max_regression)):
+            console.print(f"  gate: {reason}")
+    db, settings = open_store(data_dir, database_url)
+    change = deploy_alias(db, settings, alias, model, getpass.getuser())
+    console.print(f"[green]deployed[/] {alias} -> {change.to_target} (was {change.from_target or 'unset'})")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    alias: Annotated[str, typer.Argument(help="The alias to point back at its previous target.")],
+    data_dir: DataDirOption = Path("tunesmith-data"),
+    database_url: DbUrlOption = None,
+) -> None:
+    """Restore an alias's previous target (recorded like a deploy).
+
+    Example: tunesmith rollback support-bot --data-dir tunesmith-data
+    """
+    import getpass
+
+    from tunesmith.serve.deploy import open_store
+    from tunesmith.store.repo import rollback_alias
+
+    db, _ = open_store(data_dir, database_url)
+    change = rollback_alias(db, alias, getpass.getuser())
+    console.print(f"[green]rolled back[/] {alias} -> {change.to_target} (was {change.from_target})")
+
+
+@jobs_app.command("create")
+def jobs_create_cmd(
+    training_file: Annotated[Path, typer.Argument(help="Training data (OpenAI chat JSONL; DPO JSONL with "
+                                                  "--method dpo).")],
+    model: Annotated[str, typer.Option("--model", help="Base model.")] = "smollm2-135m-instruct",
+    validation_file: Annotated[Path | None, typer.Option("--validation-file", help="Validation.")] = None,
+    suffix: Annotated[str | None, typer.Option("--suffix", help="Added to the model's name.")] = None,
+    method: Annotated[str, typer.Option("--method", help="supervised or dpo.")] = "supervised",
+    epochs: Annotated[int | None, typer.Option("--epochs", help="n_epochs (default: auto).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="batch_size (auto).")] = None,
+    lr_multiplier: Annotated[float | None, typer.Option("--lr-multiplier", help="LR multiplier.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Training seed.")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow events until the job ends.")] = True,
+    base_url: BaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Validate locally, upload, create a fine-tuning job, and follow it to the fine-tuned model name.
+
+    Example: tunesmith jobs create train.jsonl --base-url http://127.0.0.1:8000/v1 --suffix support
+    """
+    from tunesmith.jobs_client import JobSpec, make_client, submit_job
+
+    hp = {k: v for k, v in (("n_epochs", epochs), ("batch_size", batch_size),
+                            ("learning_rate_multiplier", lr_multiplier)) if v is not None}
+    client = make_client(base_url, api_key)
+    job = submit_job(client, JobSpec(training_file, model, validation_file, suffix, method, hp, seed))
+    console.print(f"created {job.id} ({job.status}) on {job.model}")
+    if wait:
+        _follow(client, job.id)
+
+
+def _follow(client, job_id: str) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tunesmith.errors import ServeError
+    from tunesmith.jobs_client import follow_job
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=console) as progress:
+        bar = progress.add_task("training", total=None)
+
+        def show(event) -> None:
+            data = event.data or {}
+            if event.type == "metrics" and data.get("total_steps"):
+                progress.update(bar, completed=data.get("step", 0), total=data["total_steps"],
+                                description=f"loss {data.get('train_loss', float('nan')):.4f}")
+            else:
+                progress.console.print(f"  {event.message}")
+
+        job = follow_job(client, job_id, show)
+    if job.status != "succeeded":
+        message = job.error.message if job.error else "no error recorded"
+        raise ServeError(f"job {job_id} {job.status}: {message}", f"see `tunesmith jobs events {job_id}`")
+    console.print(f"[green]succeeded[/] fine-tuned model: [bold]{job.fine_tuned_model}[/] "
+                  f"({job.trained_tokens} trained tokens)")
+
+
+@jobs_app.command("list")
+def jobs_list_cmd(limit: Annotated[int, typer.Option("--limit", help="How many.")] = 20,
+                  base_url: BaseUrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """List fine-tuning jobs, newest first."""
+    from tunesmith.jobs_client import call, make_client
+
+    client = make_client(base_url, api_key)
+    for job in call(client.fine_tuning.jobs.list, limit=limit).data:
+        console.print(f"{job.id}  {job.status:<16} {job.model}  {job.fine_tuned_model or ''}")
+
+
+@jobs_app.command("show")
+def jobs_show_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
+                  api_key: ApiKeyOption = None) -> None:
+    """Show one job as JSON."""
+    from tunesmith.jobs_client import call, make_client
+
+    job = call(make_client(base_url, api_key).fine_tuning.jobs.retrieve, job_id)
+    console.print_json(job.model_dump_json())
+
+
+@jobs_app.command("events")
+def jobs_events_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")],
+                    limit: Annotated[int, typer.Option("--limit", help="How many (newest).")] = 50,
+                    base_url: BaseUrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """Print a job's events, oldest first."""
+    from tunesmith.jobs_client import call, make_client
+
+    page = call(make_client(base_url, api_key).fine_tuning.jobs.list_events, job_id, limit=limit)
+    for event in reversed(page.data):
+        console.print(f"[{event.type or 'message'}] {event.message}", highlight=False, markup=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
+                    api_key: ApiKeyOption = None) -> None:
+    """Cancel a job (its training process stops within seconds)."""
+    from tunesmith.jobs_client import call, make_client
+
+    job = call(make_client(base_url, api_key).fine_tuning.jobs.cancel, job_id)
+    console.print(f"{job.id}: {job.status}")
+
+
+@jobs_app.command("wait")
+def jobs_wait_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
+                  api_key: ApiKeyOption = None) -> None:
+    """Follow a job's events with a progress bar until it ends; print the fine-tuned model."""
+    from tunesmith.jobs_client import make_client
+
+    _follow(make_client(base_url, api_key), job_id)
 
 
 # ---------------------------------------------------------------- demo

@@ -1,0 +1,85 @@
+"""Deploy and roll back aliases from the command line (the same records POST /v1/aliases writes).
+
+An optional evaluation gate (``--require-report``) refuses a deploy whose report does not pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import EvalError, ServeError
+from tunesmith.serve.names import resolve_target
+from tunesmith.serve.settings import ServeSettings
+from tunesmith.store import repo
+from tunesmith.store.db import Database
+
+
+@dataclass
+class GateSpec:
+    """``--require-report`` and its thresholds."""
+
+    report: Path
+    metric: str | None = None
+    min_gain: float | None = None
+    max_regression: float | None = None
+
+
+def deploy_alias(db: Database, settings: ServeSettings, name: str, model: str, who: str) -> Any:
+    """Point ``name`` at ``model`` once ``model`` resolves; returns the recorded change.
+
+    Raises:
+        ServeError: the alias would point at itself.
+        ModelError: ``model`` is not a known model or checkpoint.
+    """
+    if model == name:
+        raise ServeError(
+            f"alias {name!r} cannot point at itself", "name a model or checkpoint", param="model"
+        )
+    resolve_target(db, settings, model)
+    return repo.set_alias(db, name, model, who)
+
+
+def check_deploy_gate(gate: GateSpec) -> list[str]:
+    """Run the evaluation gate; returns its reasons when it passes.
+
+    Raises:
+        EvalError: the gate failed (its reasons listed) or the gate module is not available.
+    """
+    try:
+        from tunesmith.evaluate.gate import check_gate
+    except ImportError as exc:
+        raise EvalError(
+            "--require-report needs tunesmith.evaluate.gate, which is not installed",
+            "deploy without --require-report",
+        ) from exc
+    kwargs = {
+        k: v
+        for k, v in (
+            ("metric", gate.metric),
+            ("min_gain", gate.min_gain),
+            ("max_regression", gate.max_regression),
+        )
+        if v is not None
+    }
+    result = check_gate(gate.report, **kwargs)
+    reasons = list(result.reasons)
+    if not result.passed:
+        raise EvalError(
+            f"{gate.report}: the evaluation gate failed: " + "; ".join(reasons),
+            "improve the model or adjust --min-gain/--max-regression; the alias was not changed",
+        )
+    return reasons
+
+
+def open_store(data_dir: Path, database_url: str | None) -> tuple[Database, ServeSettings]:
+    """The database a `tunesmith serve --data-dir DIR` uses, and default settings for name resolution."""
+    settings = ServeSettings(data_dir=data_dir, database_url=database_url)
+    if database_url is None and not (data_dir / "tunesmith.db").exists():
+        raise ServeError(
+            f"{data_dir} has no tunesmith.db",
+            "pass the --data-dir your `tunesmith serve` uses",
+            param="data_dir",
+        )
+    return Database(settings.resolved_database_url()), settings

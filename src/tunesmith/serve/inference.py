@@ -1,0 +1,211 @@
+"""Generation on shared base models: one loaded copy per base, fine-tuned adapters attached with PEFT.
+
+Adapters are loaded onto the one base model (``load_adapter`` / ``set_adapter``), kept in a bounded LRU and
+unloaded (``delete_adapter``) when evicted; no adapter gets its own copy of the base weights. Requests run on
+one inference thread (see :mod:`tunesmith.serve.batcher`), so switching adapters never races a generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model name resolves to: a base model and optionally an adapter directory on top."""
+
+    name: str  # the name the client asked for (echoed in responses)
+    base: str
+    adapter: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity for batching: requests with the same key run in one forward pass."""
+        return f"{self.base}|{self.adapter or ''}"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings of one request."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One generated choice."""
+
+    text: str
+    n_tokens: int
+    finish_reason: str  # stop | length
+
+
+@dataclass
+class ModelHost:
+    """Loaded base models and an LRU of adapters attached to them."""
+
+    max_adapters: int = 4
+    device: str | None = None
+    bases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    adapters: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)  # (base, path) -> name
+
+    def tokenizer(self, base: str) -> Any:
+        """The tokenizer of ``base`` (loading the model if needed)."""
+        return self._base(base)[1]
+
+    def _base(self, base: str) -> tuple[Any, Any]:
+        if base not in self.bases:
+            from tunesmith.models.load import load_model_and_tokenizer
+
+            model, tok = load_model_and_tokenizer(base, device=self.device)
+            model.eval()
+            self.bases[base] = (model, tok)
+        return self.bases[base]
+
+    def activate(self, target: Target) -> tuple[Any, Any, contextlib.AbstractContextManager]:
+        """The model (with ``target``'s adapter active), its tokenizer, and a context to generate in."""
+        model, tok = self._base(target.base)
+        if target.adapter is None:
+            ctx = (
+                model.disable_adapter()
+                if hasattr(model, "disable_adapter") and self._has_adapters(target.base)
+                else contextlib.nullcontext()
+            )
+            return model, tok, ctx
+        model = self._attach(target.base, target.adapter)
+        return model, tok, contextlib.nullcontext()
+
+    def _has_adapters(self, base: str) -> bool:
+        return any(b == base for b, _ in self.adapters)
+
+    def _attach(self, base: str, path: str) -> Any:
+        model, tok = self.bases[base]
+        key = (base, path)
+        if key in self.adapters:
+            self.adapters.move_to_end(key)
+        else:
+            if not (Path(path) / "adapter_config.json").exists():
+                raise ModelError(
+                    f"adapter directory {path} is missing", "the model or checkpoint was deleted"
+                )
+            name = "a" + hashlib.sha1(path.encode()).hexdigest()[:12]  # module-dict keys cannot contain dots
+            if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
+                model.load_adapter(path, adapter_name=name)
+            else:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, path, adapter_name=name)
+                model.eval()
+                self.bases[base] = (model, tok)
+            self.adapters[key] = name
+        model.set_adapter(self.adapters[key])
+        self._evict(base, keep=key)
+        return model
+
+    def _evict(self, base: str, keep: tuple[str, str]) -> None:
+        while len(self.adapters) > self.max_adapters:
+            old = next(k for k in self.adapters if k != keep)
+            model = self.bases[old[0]][0]
+            model.delete_adapter(self.adapters.pop(old))
+
+    def unload(self, path: str) -> None:
+        """Drop an adapter (its model was deleted)."""
+        for key in [k for k in self.adapters if k[1] == path]:
+            model = self.bases[key[0]][0]
+            name = self.adapters.pop(key)
+            if getattr(model, "active_adapter", None) == name and self.adapters:
+                model.set_adapter(next(v for k, v in self.adapters.items() if k[0] == key[0]))
+            with contextlib.suppress(ValueError, KeyError):
+                model.delete_adapter(name)
+
+
+def generate(
+    host: ModelHost, target: Target, prompts: list[list[int]], params: list[Sampling], streamer: Any = None
+) -> list[list[Completion]]:
+    """Generate for several prompts of one target in one left-padded batch.
+
+    The batch shares ``params[0]``'s temperature/top_p/stop (the batcher groups by them) and runs to the
+    largest ``max_tokens``; each request is then cut to its own budget and stop sequences.
+
+    Returns:
+        For each prompt, ``n`` completions.
+    """
+    import torch
+
+    model, tok, ctx = host.activate(target)
+    first = params[0]
+    width = max(len(p) for p in prompts)
+    pad = tok.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # (batch, width), left padded
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    if first.seed is not None:
+        torch.manual_seed(first.seed)
+    kwargs = sampling_kwargs(first, max(p.max_tokens for p in params), tok)
+    with ctx, torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            num_return_sequences=first.n,
+            streamer=streamer,
+            **kwargs,
+        )
+    new = out[:, width:].tolist()  # (batch * n, new_tokens)
+    stop_ids = end_token_ids(model, tok)
+    results = []
+    for i, p in enumerate(params):
+        rows = new[i * first.n : (i + 1) * first.n]
+        results.append([finish_completion(tok, row, stop_ids, p) for row in rows])
+    return results
+
+
+def sampling_kwargs(p: Sampling, max_new_tokens: int, tok: Any) -> dict[str, Any]:
+    """``generate`` keyword arguments for ``p`` (temperature 0 = greedy)."""
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
+    if p.temperature > 0:
+        kwargs.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=0)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if p.stop:
+        kwargs.update(stop_strings=list(p.stop), tokenizer=tok)
+    return kwargs
+
+
+def end_token_ids(model: Any, tok: Any) -> set[int]:
+    """Token ids that end a turn (generation config EOS ids, the tokenizer's EOS)."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tok.eos_token_id is not None:
+        ids.add(tok.eos_token_id)
+    return ids
+
+
+def finish_completion(tok: Any, row: list[int], stop_ids: set[int], p: Sampling) -> Completion:
+    """Cut one generated row at its end token, its token budget and its first stop sequence."""
+    ended = next((j for j, t in enumerate(row) if t in stop_ids), None)
+    tokens = row[:ended] if ended is not None else row
+    reason = "stop" if ended is not None and ended < p.max_tokens else "length"
+    if len(tokens) >= p.max_tokens:
+        tokens, reason = tokens[: p.max_tokens], "length"
+    text = tok.decode(tokens, skip_special_tokens=True)
+    cut = cut_at_stop(text, p.stop)
+    if cut is not None:
+        text, reason = cut, "stop"
+    return Completion(text=text, n_tokens=len(tokens), finish_reason=reason)
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    """``text`` before its earliest stop sequence, or None when it has none."""
+    hits = [text.index(s) for s in stops if s and s in text]
+    return text[: min(hits)] if hits else None

@@ -1,0 +1,58 @@
+"""Resolve the ``model`` a client names: alias -> checkpoint / fine-tuned model / base model -> Target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesmith.errors import ModelError
+from tunesmith.models.bundled import BUNDLED_ALIASES, BUNDLED_NAME
+from tunesmith.serve.inference import Target
+from tunesmith.serve.mapping import job_id_from_model
+from tunesmith.serve.settings import ServeSettings
+from tunesmith.store import repo
+from tunesmith.store.db import Database
+
+MAX_ALIAS_HOPS = 4
+
+
+def canonical_base(name: str, settings: ServeSettings) -> str | None:
+    """The configured base model ``name`` refers to (bundled aliases included), or None."""
+    if name in settings.base_models:
+        return name
+    if name in BUNDLED_ALIASES and any(b in BUNDLED_ALIASES for b in settings.base_models):
+        return BUNDLED_NAME
+    return None
+
+
+def adapter_dir(work_dir: str) -> Path:
+    """Where a job's final adapter lives."""
+    return Path(work_dir) / "output" / "adapter"
+
+
+def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
+    """The Target for ``name``, following aliases.
+
+    Raises:
+        ModelError: unknown name, a job that has not succeeded, or a deleted model (404, param ``model``).
+    """
+    requested, hops = name, 0
+    while (alias := repo.get_alias(db, name)) is not None and hops < MAX_ALIAS_HOPS:
+        name, hops = alias.target, hops + 1
+    base = canonical_base(name, settings)
+    if base is not None:
+        return Target(requested, base)
+    ckpt = repo.find_checkpoint(db, name)
+    if ckpt is not None:
+        job = repo.get_job(db, ckpt.job_id)
+        if job.model_deleted or not Path(ckpt.path).is_dir():
+            raise ModelError(f"checkpoint {name!r} was deleted", "list checkpoints of its job", param="model")
+        return Target(requested, job.model, ckpt.path)
+    job_id = job_id_from_model(name)
+    job = repo.find_job_by_model(db, name) if job_id else None
+    if job is not None and not job.model_deleted and job.status == "succeeded":
+        return Target(requested, job.model, str(adapter_dir(job.work_dir)))
+    raise ModelError(
+        f"the model {requested!r} does not exist" + (f" (alias -> {name!r})" if hops else ""),
+        "list models with GET /v1/models; fine-tuned models exist once their job succeeded",
+        param="model",
+    )

@@ -1,0 +1,83 @@
+"""Database engine and sessions: SQLite in the data dir by default, any SQLAlchemy URL (PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tunesmith.errors import ServeError
+from tunesmith.store.tables import SCHEMA_VERSION, Base, SchemaVersion
+
+
+def default_database_url(data_dir: str | Path) -> str:
+    """``sqlite:///<data_dir>/tunesmith.db``."""
+    return f"sqlite:///{Path(data_dir).resolve() / 'tunesmith.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine and the schema (``create_all`` plus a ``schema_version`` row).
+
+    Raises:
+        ServeError: the database cannot be reached or was created by a newer tunesmith.
+    """
+    is_sqlite = url.startswith("sqlite")
+    sqlite_args = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs = sqlite_args if is_sqlite else {"pool_pre_ping": True}
+    try:
+        engine = create_engine(url, **kwargs)
+        if is_sqlite:
+            event.listen(engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(engine)
+        _check_version(engine)
+    except SQLAlchemyError as exc:
+        raise ServeError(
+            f"cannot open the database {url}: {exc.__class__.__name__}: {exc}",
+            "check --database-url (e.g. postgresql+psycopg://user:pw@host/db) or --data-dir",
+            param="database_url",
+        ) from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets the web process read while the worker thread (or `tunesmith deploy`) writes.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _check_version(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        row = s.scalars(select(SchemaVersion)).first()
+        if row is None:
+            s.add(SchemaVersion(version=SCHEMA_VERSION))
+        elif row.version > SCHEMA_VERSION:
+            raise ServeError(
+                f"the database has schema version {row.version}, newer than this tunesmith "
+                f"({SCHEMA_VERSION})",
+                "upgrade tunesmith or point --database-url elsewhere",
+            )
+
+
+class Database:
+    """A session factory over one engine; objects stay readable after commit (no lazy reloads)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on clean exit, rolled back on error."""
+        with self._factory() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
