@@ -43,8 +43,10 @@ SOURCES = {
     "tweets": "tweets_GroundTruth.txt",
 }
 # Verbatim from /work/shared/bench/data/sentiment-train.jsonl, so models trained here compare with the bench.
-SYSTEM_PROMPT = ('Classify the sentiment of the review sentence. Reply with JSON only: '
-                 '{"sentiment": "positive" | "negative" | "neutral"}.')
+SYSTEM_PROMPT = (
+    "Classify the sentiment of the review sentence. Reply with JSON only: "
+    '{"sentiment": "positive" | "negative" | "neutral"}.'
+)
 BENCH_DIR = Path("/work/shared/bench/data")
 LABELS = ("positive", "negative", "neutral")
 MIN_CHARS, MAX_CHARS = 12, 300
@@ -62,8 +64,21 @@ def normalise(text: str) -> str:
 
 def fetch_sdist(dest: Path) -> Path:
     """Download the vaderSentiment sdist with pip into ``dest``; return the tarball path."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", SDIST,
-                    "-d", str(dest)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            SDIST,
+            "-d",
+            str(dest),
+        ],
+        check=True,
+    )
     return next(dest.glob("vaderSentiment-*.tar.gz"))
 
 
@@ -121,8 +136,8 @@ def sample_balanced_ish(rows: list[dict], n: int, rng: random.Random) -> list[di
     for lab in LABELS:
         pool = by_label[lab][:]
         rng.shuffle(pool)
-        picked += pool[:want[lab]]
-        rest += pool[want[lab]:]
+        picked += pool[: want[lab]]
+        rest += pool[want[lab] :]
     rng.shuffle(rest)  # rounding can leave the total one short or long: top up or trim
     picked = (picked + rest)[:n]
     rng.shuffle(picked)
@@ -134,8 +149,11 @@ def bench_texts(name: str) -> set[str]:
     path = BENCH_DIR / name
     if not path.exists():
         return set()
-    return {normalise(next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user"))
-            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    return {
+        normalise(next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
 
 
 def to_example(row: dict) -> dict:
@@ -170,7 +188,7 @@ def overlap_report(splits: dict[str, list[dict]]) -> dict:
     """Pairwise overlap (normalised text) between splits and with the shared benchmark files."""
     keys = {name: {normalise(r["text"]) for r in rows} for name, rows in splits.items()}
     names = list(keys)
-    between = {f"{a}|{b}": len(keys[a] & keys[b]) for i, a in enumerate(names) for b in names[i + 1:]}
+    between = {f"{a}|{b}": len(keys[a] & keys[b]) for i, a in enumerate(names) for b in names[i + 1 :]}
     bench = {f: bench_texts(f) for f in ("sentiment-train.jsonl", "sentiment-eval.jsonl")}
     with_bench = {f"{n}|bench/{f}": len(keys[n] & t) for n in names for f, t in bench.items() if t}
     return {"between_splits": between, "with_shared_bench": with_bench}
@@ -180,8 +198,9 @@ def write_outputs(out: Path, splits: dict[str, list[dict]], meta: dict) -> None:
     """Write each split as JSONL and the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in splits.items():
-        (out / f"{name}.jsonl").write_text("".join(json.dumps(to_example(r), ensure_ascii=False) + "\n"
-                                                   for r in rows), encoding="utf-8")
+        (out / f"{name}.jsonl").write_text(
+            "".join(json.dumps(to_example(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
     (out / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -199,13 +218,22 @@ def main() -> None:
         rows, n_dup = dedupe(read_ground_truth(sdist))
     splits = build_splits(rows, sizes, args.seed)
     meta = {
-        "source": {"package": SDIST, "file": sdist.name, "sha256": sha, "inner": INNER_TARBALL,
-                   "ground_truth_files": SOURCES, "licence": "MIT (C.J. Hutto), see LICENSE-vaderSentiment"},
-        "seed": args.seed, "rule": "positive if mean >= 0.5, negative if mean <= -0.5, else neutral",
-        "length_chars": [MIN_CHARS, MAX_CHARS], "duplicates_dropped": n_dup,
+        "source": {
+            "package": SDIST,
+            "file": sdist.name,
+            "sha256": sha,
+            "inner": INNER_TARBALL,
+            "ground_truth_files": SOURCES,
+            "licence": "MIT (C.J. Hutto), see LICENSE-vaderSentiment",
+        },
+        "seed": args.seed,
+        "rule": "positive if mean >= 0.5, negative if mean <= -0.5, else neutral",
+        "length_chars": [MIN_CHARS, MAX_CHARS],
+        "duplicates_dropped": n_dup,
         "counts": {n: {"total": len(r), **Counter(x["label"] for x in r)} for n, r in splits.items()},
         "sources": {n: dict(Counter(x["source"] for x in r)) for n, r in splits.items()},
-        "overlap": overlap_report(splits), "system_prompt": SYSTEM_PROMPT,
+        "overlap": overlap_report(splits),
+        "system_prompt": SYSTEM_PROMPT,
     }
     write_outputs(args.out, splits, meta)
     print(json.dumps(meta["counts"], indent=1), json.dumps(meta["overlap"], indent=1), sep="\n")

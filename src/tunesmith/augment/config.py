@@ -1,0 +1,101 @@
+"""Typed settings for the teacher endpoint, augmentation and distillation (every knob documented)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunesmith.config import format_validation_errors
+from tunesmith.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class TeacherSettings(BaseModel):
+    """How to reach an OpenAI-compatible teacher model and how hard to try."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="Teacher model name as the endpoint knows it (e.g. gpt-4o-mini, ft:...).")
+    base_url: str | None = Field(default=None, description="Endpoint base URL (…/v1); None = api.openai.com.")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Environment variable holding the API key."
+    )
+    concurrency: int = Field(default=4, ge=1, le=256, description="Requests in flight at once.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(default=5, ge=0, le=20, description="Retries on 429/5xx/connection errors.")
+    backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
+    max_backoff_s: float = Field(default=60.0, ge=0, description="Cap on one retry delay (Retry-After too).")
+    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature of the teacher.")
+    max_tokens: int = Field(default=512, ge=1, description="Completion token limit per request.")
+    cache: Path | None = Field(
+        default=None,
+        description="Append-only JSONL request cache (resume without "
+        "paying twice); default: beside the output file.",
+    )
+    prices: Path | None = Field(
+        default=None, description="Price table YAML for cost estimates (default: bundled)."
+    )
+
+
+class AugmentConfig(BaseModel):
+    """`tunesmith data augment`: paraphrase user turns through a teacher, keep (or restyle) the answers."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: Path = Field(description="Source dataset (OpenAI chat JSONL).")
+    output: Path = Field(description="Where to write originals + accepted variations (JSONL).")
+    teacher: TeacherSettings
+    variations: int = Field(default=3, ge=1, le=20, description="Paraphrases requested per user turn.")
+    rewrite_answers: bool = Field(
+        default=False, description="Also restyle each assistant answer via the teacher."
+    )
+    include_originals: bool = Field(default=True, description="Copy the source examples into the output too.")
+    near_dup_threshold: float = Field(
+        default=0.8, gt=0, le=1, description="MinHash Jaccard above which a variation is a near-duplicate."
+    )
+
+
+class DistillConfig(BaseModel):
+    """`tunesmith data distill`: a teacher answers user prompts; optional judge and JSON-schema filters."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompts: Path = Field(description="Prompts: .txt (one per line) or .jsonl ({'prompt'} or {'messages'}).")
+    output: Path = Field(description="Where to write the distilled training set (JSONL).")
+    teacher: TeacherSettings
+    system: str | None = Field(
+        default=None,
+        description="System prompt sent to the teacher and kept in the "
+        "examples (overrides one in the prompts file).",
+    )
+    judge: TeacherSettings | None = Field(default=None, description="Judge model scoring each answer 1-10.")
+    min_score: float = Field(default=7.0, ge=1, le=10, description="Keep answers the judge scores >= this.")
+    json_schema: Path | None = Field(default=None, description="JSON Schema every answer must satisfy.")
+    near_dup_threshold: float = Field(
+        default=0.8, gt=0, le=1, description="MinHash Jaccard above which a prompt is a near-duplicate."
+    )
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> DistillConfig:
+        if self.json_schema is not None and not self.json_schema.exists():
+            raise ConfigError(f"--json-schema {self.json_schema}: no such file", "pass a JSON Schema file")
+        return self
+
+
+def cache_path(teacher: TeacherSettings, output: Path) -> Path:
+    """The request cache for a run: the configured one, or ``OUTPUT.cache.jsonl`` beside the output."""
+    return teacher.cache or output.with_name(output.name + ".cache.jsonl")
+
+
+def rejects_path(output: Path) -> Path:
+    """Where rejected variations/answers are written, with their reasons."""
+    return output.with_name(output.stem + ".rejects.jsonl")
+
+
+def build_config(model_cls: type[M], data: dict[str, Any]) -> M:
+    """Validate command-line values into ``model_cls``; one ConfigError lists every bad option."""
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{exc.error_count()} invalid option(s):\n" + format_validation_errors(exc),
+                          "fix the options above (see --help for each one's range)") from exc

@@ -1,0 +1,97 @@
+"""What augment and distill share: reading the source file, checking outputs, and the run report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tunesmith.augment.client import TeacherClient
+from tunesmith.data.load import iter_jsonl_records, load_examples
+from tunesmith.data.schema import ChatExample
+
+
+@dataclass
+class RunReport:
+    """Counts, reject reasons, tokens, cost and retries of one augment or distill run."""
+
+    command: str
+    input: str
+    output: str
+    rejects: str
+    teacher: str
+    sources: int = 0
+    requested: int = 0
+    accepted: int = 0
+    written: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    http_requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    retries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        """How many candidates were dropped."""
+        return sum(self.reject_reasons.values())
+
+    def reject(self, reason: str) -> None:
+        """Count one reject under its reason's kind (the text before any ``:``, without line numbers)."""
+        kind = reason.split(":")[0].split(" of line")[0].strip()
+        self.reject_reasons[kind] = self.reject_reasons.get(kind, 0) + 1
+
+    def add_client(self, client: TeacherClient) -> None:
+        """Fold one teacher client's counters into the report (cost becomes n/a if any model is unpriced)."""
+        stats = client.stats
+        self.http_requests += stats.http_requests
+        self.cache_hits += stats.cache_hits
+        self.prompt_tokens += stats.prompt_tokens
+        self.completion_tokens += stats.completion_tokens
+        self.retries += stats.retries
+        cost = client.cost_usd
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (``rejected`` included)."""
+        return {**asdict(self), "rejected": self.rejected}
+
+    def summary(self) -> str:
+        """A few human lines for the CLI."""
+        cost = "n/a (no price for the model)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        reasons = ", ".join(f"{k}: {v}" for k, v in Counter(self.reject_reasons).most_common()) or "none"
+        return (
+            f"{self.command}: {self.sources} source item(s) -> {self.accepted} accepted of {self.requested} "
+            f"candidates; {self.written} examples written to {self.output}\n"
+            f"rejected {self.rejected} ({reasons}); details in {self.rejects}\n"
+            f"teacher {self.teacher}: {self.http_requests} HTTP request(s), {len(self.retries)} retried, "
+            f"{self.cache_hits} answered from cache; tokens {self.prompt_tokens:,} in / "
+            f"{self.completion_tokens:,} out; estimated cost {cost}"
+        )
+
+
+def load_sources(path: Path) -> list[tuple[int, ChatExample]]:
+    """Every chat example of ``path`` with its line number; one DatasetError lists all bad records."""
+    load_examples(path)  # raises, naming every bad line, before any teacher call is paid for
+    return [
+        (rec.line, rec.example) for rec in iter_jsonl_records(path) if isinstance(rec.example, ChatExample)
+    ]
+
+
+def check_example(row: dict[str, Any]) -> str | None:
+    """Why a generated example is not valid training data, or None: schema, empty turns, no trained answer."""
+    try:
+        example = ChatExample.model_validate(row)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        return f"invalid example: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    for i, m in enumerate(example.messages):
+        if m.role in ("user", "assistant") and not (m.content or "").strip() and not m.tool_calls:
+            return f"invalid example: messages.{i} ({m.role}) is empty"
+    if not any(m.trained for m in example.messages):
+        return "invalid example: no assistant answer to train on"
+    return None
