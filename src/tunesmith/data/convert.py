@@ -1,0 +1,84 @@
+"""``tunesmith data convert``: rewrite a dataset in another format (openai, alpaca, sharegpt).
+
+Round trips are lossless where the target can express the example. When it cannot (multi-turn, tool calls or
+weights into Alpaca; weights, tools or names into ShareGPT; preference records into either), the record is
+skipped, written to the rejects file with the reason, and counted: nothing is folded or silently changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tunesmith.atomic import atomic_open
+from tunesmith.data.formats import LoadOptions, alpaca, openai, sharegpt
+from tunesmith.data.load import iter_records
+from tunesmith.errors import DatasetError
+
+WRITERS = {"openai": openai.to_record, "alpaca": alpaca.to_record, "sharegpt": sharegpt.to_record}
+
+
+class ConvertResult(BaseModel):
+    """What a conversion wrote and skipped."""
+
+    written: int
+    skipped: int
+    invalid: int
+    reasons: dict[str, int]
+    out: str
+    rejects: str | None
+
+
+def convert_file(
+    path: str | Path,
+    to: str,
+    out: str | Path | None = None,
+    fmt: str = "auto",
+    options: LoadOptions | None = None,
+    rejects: str | Path | None = None,
+) -> ConvertResult:
+    """Convert ``path`` to format ``to``, writing JSONL to ``out`` (default: ``NAME.TO.jsonl`` beside it).
+
+    Raises:
+        DatasetError: unknown target format or unreadable input.
+    """
+    if to not in WRITERS:
+        raise DatasetError(
+            f"--to {to!r}: cannot write this format", f"use one of {', '.join(WRITERS)}", param="to"
+        )
+    path = Path(path)
+    out = Path(out) if out else path.with_name(f"{path.stem}.{to}.jsonl")
+    rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
+    reasons: Counter = Counter()
+    written = invalid = 0
+    with atomic_open(out) as fo, atomic_open(rejects) as fr:
+        for rec in iter_records(
+            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
+        ):
+            obj, reason = (
+                WRITERS[to](rec.example) if rec.example is not None else (None, f"invalid: {rec.error}")
+            )
+            if obj is not None:
+                fo.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                written += 1
+                continue
+            invalid += rec.example is None
+            reasons[reason] += 1
+            fr.write(
+                json.dumps(
+                    {"file": rec.path, "line": rec.line, "reason": reason, "raw": rec.raw}, ensure_ascii=False
+                )
+                + "\n"
+            )
+    skipped = sum(reasons.values()) - invalid
+    return ConvertResult(
+        written=written,
+        skipped=skipped,
+        invalid=invalid,
+        reasons=dict(reasons),
+        out=str(out),
+        rejects=str(rejects) if sum(reasons.values()) else None,
+    )

@@ -1,0 +1,203 @@
+"""``tunesmith data stats``: roles, turns, token distributions with the model's tokenizer, and training cost.
+
+Token counts use the chosen model's own tokenizer and chat template (default: the bundled SmolLM2). Costs for
+hosted models (e.g. gpt-4o-mini) are estimated with that same count: OpenAI's tokenizer (tiktoken) downloads
+its vocabulary files at first use, which tunesmith never does, so hosted-model token counts are approximate.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from tunesmith.advise.costs import load_price_table
+from tunesmith.data.formats import LoadOptions
+from tunesmith.data.load import iter_records
+from tunesmith.data.progress import file_progress
+from tunesmith.data.schema import ChatExample, PreferenceExample
+from tunesmith.data.tokens import TokenCounter
+from tunesmith.errors import ConfigError
+from tunesmith.models.bundled import BUNDLED_NAME
+
+COMPARE_MODEL = "gpt-4o-mini"
+
+
+class Distribution(BaseModel):
+    """Summary of a list of numbers."""
+
+    min: float = 0
+    p5: float = 0
+    median: float = 0
+    mean: float = 0
+    p95: float = 0
+    max: float = 0
+    total: float = 0
+
+    @classmethod
+    def of(cls, values: Any) -> Distribution:
+        """The distribution of ``values`` (all zeros when empty)."""
+        a = np.asarray(values, dtype=np.float64)
+        if a.size == 0:
+            return cls()
+        p5, med, p95 = np.percentile(a, [5, 50, 95])
+        return cls(min=a.min(), p5=p5, median=med, mean=a.mean(), p95=p95, max=a.max(), total=a.sum())
+
+
+class CostLine(BaseModel):
+    """Estimated training cost on one price-table model."""
+
+    model: str
+    kind: str
+    usd: float | None = Field(description="None when the model has no training price.")
+    note: str = ""
+
+
+class DataStats(BaseModel):
+    """The result of :func:`compute_stats`."""
+
+    path: str
+    model: str
+    n_examples: int
+    n_invalid: int = Field(description="Records skipped because they are invalid (see `data validate`).")
+    roles: dict[str, int] = Field(description="Messages per role.")
+    turns: Distribution = Field(description="Messages per example.")
+    tokens: Distribution = Field(description="Tokens per example (chat template included).")
+    trained_tokens: Distribution = Field(description="Trained (assistant, loss-masked) tokens per example.")
+    epochs: int
+    billed_tokens: int = Field(description="All tokens x epochs (what per-token training prices bill).")
+    costs: list[CostLine]
+    histogram: list[tuple[float, float, int]] = Field(
+        description="(low, high, count) bins of tokens/example."
+    )
+
+
+def compute_stats(
+    path: str | Path,
+    model: str = BUNDLED_NAME,
+    epochs: int = 3,
+    price_model: str | None = None,
+    fmt: str = "auto",
+    options: LoadOptions | None = None,
+    tokenizer: Any = None,
+    progress: bool = False,
+    bins: int = 12,
+) -> DataStats:
+    """Stream ``path`` and summarise it.
+
+    Args:
+        path: a dataset file (any supported format).
+        model: the model whose tokenizer counts tokens.
+        epochs: training epochs for the token/cost estimate.
+        price_model: price-table entry to cost (default: ``model``'s own entry), shown with gpt-4o-mini.
+        fmt: file format (``auto`` detects it).
+        options: format options.
+        tokenizer: an already loaded tokenizer (skips loading).
+        progress: show a progress bar.
+        bins: histogram bins.
+
+    Raises:
+        DatasetError: the file cannot be read. ModelError: the model is not available locally.
+    """
+    if epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: must be at least 1", "pass e.g. --epochs 3", param="epochs")
+    counter = TokenCounter(model, tokenizer)
+    roles: Counter = Counter()
+    turns, tokens, trained = array("i"), array("i"), array("i")
+    n_invalid, batch = 0, []
+    with file_progress(Path(path), f"counting {Path(path).name}", enabled=progress) as advance:
+        for rec in iter_records(
+            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
+        ):
+            advance(len(rec.raw) + 1)
+            if rec.example is None:
+                n_invalid += 1
+                continue
+            msgs = _messages(rec.example)
+            roles.update(m.role for m in msgs)
+            turns.append(len(msgs))
+            batch.append(rec.example)
+            if len(batch) >= 256:
+                _count(counter, batch, tokens, trained)
+        _count(counter, batch, tokens, trained)
+    billed = int(sum(tokens)) * epochs
+    hist, edges = (
+        np.histogram(np.asarray(tokens), bins=bins) if len(tokens) else (np.array([]), np.array([0]))
+    )
+    return DataStats(
+        path=str(path),
+        model=model,
+        n_examples=len(turns),
+        n_invalid=n_invalid,
+        roles=dict(roles),
+        turns=Distribution.of(turns),
+        tokens=Distribution.of(tokens),
+        trained_tokens=Distribution.of(trained),
+        epochs=epochs,
+        billed_tokens=billed,
+        costs=estimate_costs(billed, price_model or model),
+        histogram=[(float(edges[i]), float(edges[i + 1]), int(c)) for i, c in enumerate(hist)],
+    )
+
+
+def _messages(ex: ChatExample | PreferenceExample) -> list:
+    if isinstance(ex, PreferenceExample):
+        return [*ex.input.messages, *ex.preferred_output]
+    return ex.messages
+
+
+def _count(counter: TokenCounter, batch: list, tokens: array, trained: array) -> None:
+    for c in counter.count(batch):
+        tokens.append(c.n_tokens if c else 0)
+        trained.append(c.n_trained if c else 0)
+    batch.clear()
+
+
+def estimate_costs(billed_tokens: int, price_model: str) -> list[CostLine]:
+    """Training cost of ``billed_tokens`` on ``price_model`` and, for comparison, gpt-4o-mini."""
+    table = load_price_table()
+    out = []
+    for name in dict.fromkeys([price_model, COMPARE_MODEL]):
+        try:
+            price = table.price(name)
+        except ConfigError:
+            out.append(
+                CostLine(
+                    model=name,
+                    kind="?",
+                    usd=None,
+                    note="not in the price table (add it to prices.yaml or pass --price-model)",
+                )
+            )
+            continue
+        usd = billed_tokens * price.training / 1e6 if price.training is not None else None
+        note = f"prices as of {price.as_of}" + ("" if price.training is not None else "; no training price")
+        if price.kind == "hosted":
+            note += "; tokens counted with the local tokenizer (approximate for this model)"
+        out.append(CostLine(model=name, kind=price.kind, usd=usd, note=note))
+    return out
+
+
+def save_histogram_png(stats: DataStats, png: str | Path) -> Path:
+    """Draw the tokens-per-example histogram into ``png`` (matplotlib, Agg backend; written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tunesmith.atomic import atomic_open
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    lows = [lo for lo, _, _ in stats.histogram]
+    widths = [hi - lo for lo, hi, _ in stats.histogram]
+    ax.bar(lows, [c for _, _, c in stats.histogram], width=widths, align="edge", edgecolor="black")
+    ax.set(xlabel=f"tokens per example ({stats.model})", ylabel="examples", title=Path(stats.path).name)
+    fig.tight_layout()
+    with atomic_open(png, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+    return Path(png)
