@@ -17,7 +17,9 @@ class ModelPrice(BaseModel):
     """USD per 1M tokens for one model."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["hosted", "local"] = Field(default="hosted", description="Pay-per-token API or self-hosted.")
+    kind: Literal["hosted", "local"] = Field(
+        default="hosted", description="Pay-per-token API or self-hosted."
+    )
     as_of: str = Field(description="Date the prices were read (YYYY-MM-DD).")
     input: float = Field(ge=0, description="USD per 1M prompt tokens.")
     output: float = Field(ge=0, description="USD per 1M completion tokens.")
@@ -35,8 +37,10 @@ class PriceTable(BaseModel):
         for key in _candidates(model):
             if key in self.models:
                 return self.models[key]
-        raise ConfigError(f"no price for model {model!r} in the price table",
-                          f"add it under `models:` in your price table (known: {', '.join(sorted(self.models))})")
+        raise ConfigError(
+            f"no price for model {model!r} in the price table",
+            f"add it under `models:` in your price table (known: {', '.join(sorted(self.models))})",
+        )
 
     def query_cost(self, model: str, prompt_tokens: float, completion_tokens: float) -> float:
         """USD for one query."""
@@ -47,7 +51,9 @@ class PriceTable(BaseModel):
         """USD to train on ``trained_tokens`` (examples' tokens x epochs)."""
         p = self.price(model)
         if p.training is None:
-            raise ConfigError(f"model {model!r} has no training price", "add `training:` to its price-table entry")
+            raise ConfigError(
+                f"model {model!r} has no training price", "add `training:` to its price-table entry"
+            )
         return trained_tokens * p.training / 1e6
 
 
@@ -65,8 +71,92 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     if path:
         text, source = Path(path).read_text(encoding="utf-8"), str(path)
     else:
-        text, source = resources.files("tunesmith.advise").joinpath("prices.yaml").read_text("utf-8"), "prices.yaml"
+        text, source = (
+            resources.files("tunesmith.advise").joinpath("prices.yaml").read_text("utf-8"),
+            "prices.yaml",
+        )
     try:
         return PriceTable.model_validate(yaml.safe_load(text))
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"price table {source} is invalid: {exc}", "fix the entry named above") from exc
+
+
+class Workload(BaseModel):
+    """One way of serving the task: a model and its tokens per query."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="Price-table key of the model.")
+    prompt_tokens: float = Field(ge=0, description="Prompt tokens per query (system prompt + shots + input).")
+    completion_tokens: float = Field(ge=0, description="Completion tokens per query.")
+
+
+class RoiInput(BaseModel):
+    """A prompt-heavy large model vs a fine-tuned small model at a given volume."""
+
+    model_config = ConfigDict(extra="forbid")
+    large: Workload = Field(
+        default_factory=lambda: Workload(model="gpt-4o", prompt_tokens=2000, completion_tokens=500),
+        description="The current (prompted, large) setup.",
+    )
+    small: Workload = Field(
+        default_factory=lambda: Workload(model="ft:gpt-4o-mini", prompt_tokens=500, completion_tokens=400),
+        description="The fine-tuned small model with a short prompt.",
+    )
+    queries_per_day: float = Field(default=100_000, gt=0, description="Traffic.")
+    trained_tokens: float = Field(
+        default=3_000_000,
+        ge=0,
+        description="Tokens trained on (examples x tokens x "
+        "epochs); default 1,000 examples x 1,000 tokens x 3 epochs.",
+    )
+    training_cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD of the fine-tune; default: trained_tokens x the small model's training price.",
+    )
+
+
+class RoiEstimate(BaseModel):
+    """Daily costs, savings and the days until the training cost is recovered."""
+
+    large_cost_per_query: float
+    small_cost_per_query: float
+    large_daily: float
+    small_daily: float
+    daily_savings: float
+    training_cost: float
+    break_even_days: float | None = Field(description="None when the fine-tuned model does not save money.")
+    break_even_queries: float | None
+    yearly_savings: float
+
+
+def estimate_roi(inp: RoiInput, table: PriceTable | None = None) -> RoiEstimate:
+    """Return on fine-tuning: what each setup costs per day and when the training cost is paid back.
+
+    Args:
+        inp: the two workloads, the volume and the training size or cost.
+        table: prices (default: :func:`load_price_table`).
+
+    Raises:
+        ConfigError: a model is missing from the price table or has no training price.
+    """
+    table = table or load_price_table()
+    large_q = table.query_cost(inp.large.model, inp.large.prompt_tokens, inp.large.completion_tokens)
+    small_q = table.query_cost(inp.small.model, inp.small.prompt_tokens, inp.small.completion_tokens)
+    training = inp.training_cost
+    if training is None:
+        base = inp.small.model.split(":")[1] if inp.small.model.startswith("ft:") else inp.small.model
+        training = table.training_cost(base, inp.trained_tokens)
+    saving_q = large_q - small_q
+    days = training / (saving_q * inp.queries_per_day) if saving_q > 0 else None
+    return RoiEstimate(
+        large_cost_per_query=large_q,
+        small_cost_per_query=small_q,
+        large_daily=large_q * inp.queries_per_day,
+        small_daily=small_q * inp.queries_per_day,
+        daily_savings=saving_q * inp.queries_per_day,
+        training_cost=training,
+        break_even_days=days,
+        break_even_queries=training / saving_q if saving_q > 0 else None,
+        yearly_savings=saving_q * inp.queries_per_day * 365 - training,
+    )

@@ -1,0 +1,183 @@
+"""EvalConfig: test set, candidates, metrics, judge; validated before any model loads.
+
+Candidates also have a one-line form for `tunesmith compare --candidate SPEC`::
+
+    KIND[:VALUE][,key=value...]
+    zero-shot                         base model, the dataset's own system prompt
+    zero-shot:model=path/to/hf-dir    another local base model
+    few-shot:k=6                      k training examples as prior turns (selection=fixed|nearest)
+    few-shot:k=4,selection=nearest    the k most similar training examples (MiniLM embeddings)
+    system:prompt=Answer in JSON.     base model with your own system prompt (or prompt_file=FILE)
+    run:runs/x                        a fine-tuned run directory (adapter/ or model/)
+    endpoint:model=gpt-4o-mini,base_url=https://api.openai.com/v1,api_key_env=OPENAI_API_KEY
+    any of them: name=LABEL, price_model=KEY (row of the price table used for cost)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunesmith.config import format_validation_errors
+from tunesmith.errors import ConfigError
+from tunesmith.evaluate.metrics import ALL_METRICS
+from tunesmith.models.bundled import BUNDLED_NAME
+
+CandidateKind = Literal["zero-shot", "few-shot", "system", "run", "endpoint"]
+_VALUE_KEY = {"run": "path", "endpoint": "model", "system": "prompt", "zero-shot": "model", "few-shot": "k"}
+
+
+class CandidateSpec(BaseModel):
+    """One candidate: a model plus a prompting strategy."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: CandidateKind = Field(description="zero-shot | few-shot | system | run | endpoint.")
+    name: str | None = Field(
+        default=None, description="Label in the report (default: derived from the spec)."
+    )
+    model: str = Field(default=BUNDLED_NAME, description="Base model (local) or the endpoint's model name.")
+    k: int = Field(default=4, ge=1, le=64, description="few-shot: number of training examples shown.")
+    selection: Literal["fixed", "nearest"] = Field(
+        default="fixed",
+        description="few-shot: `fixed` (seeded random, same for every query) or `nearest` "
+        "(most similar training inputs by MiniLM embedding).",
+    )
+    prompt: str | None = Field(default=None, description="system: the system prompt text.")
+    prompt_file: Path | None = Field(
+        default=None, description="system: read the system prompt from this file."
+    )
+    path: Path | None = Field(default=None, description="run: the training run directory.")
+    base_url: str | None = Field(default=None, description="endpoint: OpenAI-compatible base URL (…/v1).")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="endpoint: env var holding the API key.")
+    price_model: str | None = Field(
+        default=None, description="Price-table key for cost (default: the model)."
+    )
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> CandidateSpec:
+        if self.kind == "run" and self.path is None:
+            raise ValueError("a `run` candidate needs `path` (the training run directory)")
+        if self.kind == "endpoint" and self.base_url is None:
+            raise ValueError("an `endpoint` candidate needs `base_url`")
+        if self.kind == "system" and not (self.prompt or self.prompt_file):
+            raise ValueError("a `system` candidate needs `prompt` or `prompt_file`")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The name shown in reports."""
+        if self.name:
+            return self.name
+        return {
+            "few-shot": f"few-shot-k{self.k}" + ("-nearest" if self.selection == "nearest" else ""),
+            "run": f"run:{self.path.name if self.path else ''}",
+            "endpoint": f"endpoint:{self.model}",
+        }.get(self.kind, self.kind)
+
+    @property
+    def is_finetuned(self) -> bool:
+        """Whether this candidate is a fine-tuned run (compared against the best baseline)."""
+        return self.kind == "run"
+
+
+class JudgeSettings(BaseModel):
+    """LLM-as-judge through an OpenAI-compatible endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(description="OpenAI-compatible base URL of the judge (…/v1).")
+    model: str = Field(description="The judge model name.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Env var holding the judge's API key.")
+    mode: Literal["pointwise", "pairwise", "both"] = Field(
+        default="pointwise",
+        description="pointwise 0-10 scores, pairwise A/B (fine-tuned vs best baseline), or both.",
+    )
+    rubric: str = Field(
+        default="Correct, complete, follows the requested format, no invented facts.",
+        description="What the judge grades against.",
+    )
+    max_examples: int | None = Field(default=None, ge=1, description="Judge only the first N examples.")
+    max_tokens: int = Field(default=256, ge=8, description="Token limit of the judge's reply.")
+
+
+class EvalConfig(BaseModel):
+    """Everything `tunesmith eval` needs. YAML keys are these field names; `--set a.b=v` overrides them."""
+
+    model_config = ConfigDict(extra="forbid")
+    test_file: Path = Field(
+        description="Held-out test set (OpenAI chat JSONL); the last assistant turn is the reference answer."
+    )
+    train_file: Path | None = Field(
+        default=None, description="Training split: few-shot examples come from here."
+    )
+    candidates: list[CandidateSpec] = Field(
+        min_length=1, description="What to compare (see docs/evaluation.md)."
+    )
+    output_dir: Path = Field(
+        default=Path("runs/eval"), description="Where report.json, report.html and the generation cache go."
+    )
+    metrics: list[str] | Literal["auto"] = Field(
+        default="auto", description=f"`auto` (chosen from the data) or a list of: {', '.join(ALL_METRICS)}."
+    )
+    max_new_tokens: int = Field(default=64, ge=1, description="Generation length limit.")
+    batch_size: int = Field(default=8, ge=1, description="Local generation batch size (left-padded).")
+    temperature: float = Field(default=0.0, ge=0, description="0 = greedy decoding.")
+    limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N test examples.")
+    seed: int = Field(default=0, description="Seed for few-shot selection and the bootstrap.")
+    bootstrap_samples: int = Field(
+        default=1000, ge=100, description="Bootstrap resamples for the 95% intervals."
+    )
+    worst_k: int = Field(default=5, ge=0, description="Worst examples listed per candidate.")
+    regression_suite: Path | None = Field(
+        default=None,
+        description="General prompts with contains / not_contains "
+        "/ regex expectations, run on every candidate to catch forgetting.",
+    )
+    judge: JudgeSettings | None = Field(default=None, description="Optional LLM-as-judge.")
+    prices: Path | None = Field(default=None, description="Price table YAML (default: the shipped one).")
+    device: str | None = Field(default=None, description="cpu / cuda (default: CUDA when available).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalConfig:
+        bad = [m for m in (self.metrics if isinstance(self.metrics, list) else []) if m not in ALL_METRICS]
+        if bad:
+            raise ValueError(f"unknown metric(s) {bad}; choose from {list(ALL_METRICS)}")
+        if any(c.kind == "few-shot" for c in self.candidates) and self.train_file is None:
+            raise ValueError("few-shot candidates need `train_file` (the examples are drawn from it)")
+        labels = [c.label for c in self.candidates]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"candidate names must be unique, got {labels}; set `name:` on the duplicates")
+        return self
+
+
+def parse_candidate(text: str) -> CandidateSpec:
+    """Parse ``KIND[:VALUE][,key=value...]`` (see the module docstring) into a CandidateSpec.
+
+    Raises:
+        ConfigError: unknown kind, malformed pair, or invalid fields.
+    """
+    kind, _, rest = text.strip().partition(":")
+    if kind not in _VALUE_KEY:
+        raise ConfigError(
+            f"--candidate {text!r}: unknown kind {kind!r}",
+            f"start with one of {', '.join(_VALUE_KEY)} (e.g. few-shot:k=6, run:runs/x)",
+        )
+    fields: dict[str, object] = {"kind": kind}
+    for i, part in enumerate(p for p in rest.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if i > 0:
+                raise ConfigError(
+                    f"--candidate {text!r}: {part!r} is not key=value", "separate pairs with commas"
+                )
+            key, value = _VALUE_KEY[kind], part
+        fields[key.strip()] = yaml.safe_load(value) if key.strip() in ("k",) else value.strip()
+    try:
+        return CandidateSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"--candidate {text!r}:\n" + format_validation_errors(exc),
+            "see `tunesmith compare --help` for the candidate syntax",
+        ) from exc

@@ -1,0 +1,182 @@
+"""Generate answers for one candidate: local batched (left padding, greedy) or an OpenAI-compatible endpoint.
+
+Results are cached per (candidate, example) in an append-only JSONL file, one line per answered example and
+flushed as it is written, so an interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from tunesmith.errors import ConfigError, ServeError
+from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
+
+Messages = list[dict[str, Any]]
+Batch = Callable[[list[Messages]], list[dict[str, Any]]]
+
+
+class GenerationCache:
+    """Append-only JSONL: ``{"index", "output", "prompt_tokens", "completion_tokens", "latency_s"}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows: dict[int, dict[str, Any]] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash: that example is simply generated again
+                self.rows[int(row["index"])] = row
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Add rows and make them durable before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                self.rows[int(row["index"])] = row
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def generate_cached(
+    batch_fn: Batch, prompts: list[Messages], cache: GenerationCache, batch_size: int, label: str = "generate"
+) -> list[dict[str, Any]]:
+    """Answer every prompt not yet in ``cache`` in batches; return all rows in prompt order."""
+    todo = [i for i in range(len(prompts)) if i not in cache.rows]
+    with tqdm(
+        total=len(prompts), initial=len(prompts) - len(todo), desc=label, unit="ex", leave=False
+    ) as bar:
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start : start + batch_size]
+            rows = batch_fn([prompts[i] for i in idx])
+            cache.append([{"index": i, **row} for i, row in zip(idx, rows, strict=True)])
+            bar.update(len(idx))
+    return [cache.rows[i] for i in range(len(prompts))]
+
+
+class LocalGenerator:
+    """Batched greedy generation with a local HF model (left padding, stops at EOS / end of turn)."""
+
+    def __init__(self, model: Any, tok: Any, max_new_tokens: int, temperature: float = 0.0) -> None:
+        self.model, self.tok = model, tok
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+
+    def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
+        """Generate one answer per conversation in ``batch``."""
+        import torch
+
+        ids = [prompt_ids(self.tok, msgs) for msgs in batch]
+        width = max(len(x) for x in ids)
+        pad = self.tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])  # (batch, width), left-padded
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        device = next(self.model.parameters()).device
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature}
+            if self.temperature > 0
+            else {"do_sample": False}
+        )
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=pad,
+                eos_token_id=self._stop_ids(),
+                **sampling,
+            )
+        elapsed = time.perf_counter() - start
+        rows = []
+        for seq in out[:, width:].tolist():
+            n = next((i + 1 for i, t in enumerate(seq) if t in self._stop_ids()), len(seq))
+            rows.append(
+                {
+                    "output": self.tok.decode(seq[:n], skip_special_tokens=True).strip(),
+                    "completion_tokens": n,
+                    "latency_s": elapsed,
+                }
+            )
+        for row, x in zip(rows, ids, strict=True):
+            row["prompt_tokens"] = len(x)
+        return rows
+
+    def _stop_ids(self) -> list[int]:
+        stops = {self.tok.eos_token_id}
+        im_end = self.tok.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != self.tok.unk_token_id:
+            stops.add(im_end)
+        return sorted(s for s in stops if s is not None)
+
+
+def reference_nll(model: Any, tok: Any, prompt: Messages, reference: str) -> tuple[float, int]:
+    """Teacher-forced mean NLL (nats/token) of the reference answer's tokens only, and their count."""
+    import torch
+    import torch.nn.functional as F
+
+    from tunesmith.data.schema import ChatExample
+
+    example = ChatExample.model_validate({"messages": [*prompt, {"role": "assistant", "content": reference}]})
+    tokenized = tokenize_example(tok, example)
+    device = next(model.parameters()).device
+    ids = torch.tensor([tokenized.input_ids], device=device)
+    labels = torch.tensor([tokenized.labels], device=device)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[:, :-1].float()  # (1, seq_len - 1, vocab)
+    target = labels[:, 1:]
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    n = int((target != IGNORE_INDEX).sum())
+    return (float(loss) / n if n else float("nan")), n
+
+
+class EndpointGenerator:
+    """One chat completion per prompt through the official openai SDK (latency measured per call)."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key_env: str, max_new_tokens: int, temperature: float = 0.0
+    ) -> None:
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(
+                f"candidate endpoint {model!r}: environment variable {api_key_env} is not set",
+                f"export {api_key_env}=... or set `api_key_env:` to the variable holding the key",
+            )
+        self.client = OpenAI(base_url=base_url, api_key=key, max_retries=2)
+        self.model, self.base_url = model, base_url
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+
+    def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
+        """Answer each conversation in ``batch`` (sequentially)."""
+        return [self._one(msgs) for msgs in batch]
+
+    def _one(self, msgs: Messages) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model, messages=msgs, max_tokens=self.max_new_tokens, temperature=self.temperature
+            )
+        except Exception as exc:  # the SDK raises many subclasses; each means this endpoint call failed
+            raise ServeError(
+                f"endpoint {self.base_url} model {self.model!r} failed: {exc}",
+                "check base_url, model and the API key; cached answers are kept for a rerun",
+            ) from exc
+        usage = resp.usage
+        return {
+            "output": (resp.choices[0].message.content or "").strip(),
+            "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "completion_tokens": usage.completion_tokens if usage else 0,
+            "latency_s": time.perf_counter() - start,
+        }

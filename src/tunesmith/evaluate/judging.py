@@ -1,0 +1,43 @@
+"""Run the LLM judge over an evaluation's answers: pointwise scores per candidate, pairwise per comparison."""
+
+from __future__ import annotations
+
+from tunesmith.evaluate.candidates import TestItem
+from tunesmith.evaluate.config import EvalConfig
+from tunesmith.evaluate.judge import Judge
+from tunesmith.evaluate.schema import CandidateResult, Comparison, MetricValue
+from tunesmith.evaluate.stats import bootstrap_ci
+
+
+def run_judge(
+    cfg: EvalConfig, items: list[TestItem], results: list[CandidateResult], comparisons: list[Comparison]
+) -> None:
+    """Add ``judge_score`` (0-10, with interval) per candidate and A/B counts per comparison, in place.
+
+    The judge's verdict and reasoning are stored on each example (``example.judge``).
+    """
+    assert cfg.judge is not None
+    judge = Judge(cfg.judge)
+    n = min(len(items), cfg.judge.max_examples or len(items))
+    if cfg.judge.mode in ("pointwise", "both"):
+        for res in results:
+            scores = []
+            for item, ex in zip(items[:n], res.examples[:n], strict=True):
+                v = judge.pointwise(item.question, ex.output, item.reference)
+                ex.judge = {"pointwise": v.to_dict()}
+                if v.score is not None:
+                    scores.append(v.score)
+            if scores:
+                mean, lo, hi = bootstrap_ci(scores, cfg.bootstrap_samples, cfg.seed)
+                res.metrics["judge_score"] = MetricValue(value=mean, low=lo, high=hi)
+    if cfg.judge.mode in ("pairwise", "both"):
+        by_name = {r.name: r for r in results}
+        for comp in comparisons:
+            ft, base = by_name[comp.finetuned], by_name[comp.baseline]
+            counts = {"finetuned": 0, "baseline": 0, "tie": 0, "unknown": 0}
+            for item, a, b in zip(items[:n], ft.examples[:n], base.examples[:n], strict=True):
+                v = judge.pairwise(item.question, a.output, b.output, item.reference)
+                key = {"A": "finetuned", "B": "baseline"}.get(v.winner or "", v.winner or "unknown")
+                counts[key] += 1
+                a.judge = {**(a.judge or {}), f"pairwise_vs_{base.name}": v.to_dict()}
+            comp.judge_pairwise = counts
