@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tunesmith.augment.client import TeacherClient
+from tunesmith.data.checks import find_errors
 from tunesmith.data.load import iter_jsonl_records, load_examples
 from tunesmith.data.schema import ChatExample
 
@@ -83,15 +84,14 @@ def load_sources(path: Path) -> list[tuple[int, ChatExample]]:
 
 
 def check_example(row: dict[str, Any]) -> str | None:
-    """Why a generated example is not valid training data, or None: schema, empty turns, no trained answer."""
+    """Why a generated example is not valid training data, or None (the data stage's schema and checks)."""
     try:
         example = ChatExample.model_validate(row)
     except ValidationError as exc:
         err = exc.errors()[0]
         return f"invalid example: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    for i, m in enumerate(example.messages):
-        if m.role in ("user", "assistant") and not (m.content or "").strip() and not m.tool_calls:
-            return f"invalid example: messages.{i} ({m.role}) is empty"
-    if not any(m.trained for m in example.messages):
-        return "invalid example: no assistant answer to train on"
+    problems = find_errors(example)
+    if problems:
+        where = f" ({problems[0].field})" if problems[0].field else ""
+        return f"invalid example: {problems[0].message}{where}"
     return None

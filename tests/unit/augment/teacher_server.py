@@ -64,6 +64,7 @@ class TeacherServer:
         self.fail_plan: list[tuple[int, dict[str, str]]] = []
         self.requests: list[dict] = []  # every request body, failed ones included
         self.keys: list[str] = []  # request_key of every request answered 200
+        self.in_flight = 0
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -85,6 +86,17 @@ class TeacherServer:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                with server._lock:
+                    server.in_flight += 1
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
                     server.requests.append(body)

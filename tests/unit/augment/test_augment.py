@@ -205,9 +205,11 @@ def test_killed_run_resumes_without_repeating_finished_requests(teacher, tmp_pat
         time.sleep(0.02)
     proc.kill()
     proc.wait()
+    while teacher.in_flight:  # let the server finish the request the kill interrupted
+        time.sleep(0.02)
     assert not out.exists()  # killed before the end: nothing half-written
     cached_first = [json.loads(line)["key"] for line in cache.read_text().splitlines() if line.strip()]
-    assert 4 <= len(cached_first) < 12
+    assert 3 <= len(cached_first) < 12  # the 4th answer may have been lost in flight
     answered_first = len(teacher.keys)
     teacher.delay_s = 0.0
     result = subprocess.run(
