@@ -405,6 +405,133 @@ def export_cmd(
 
 
 # ---------------------------------------------------------------- evaluate / gate / advise / costs
+@app.command("eval")
+def eval_cmd(
+    config: Annotated[Path, typer.Argument(help="EvalConfig YAML (configs/eval/, docs/evaluation.md).")],
+    set_: SetOption = None,
+) -> None:
+    """Compare candidates (zero-shot, few-shot, system prompt, fine-tuned runs, endpoints) on a test set.
+
+    Writes report.json, report.html and a resumable generation cache to output_dir, prints a summary table
+    and a verdict. Rerunning after an interruption only generates the missing answers.
+
+    Example: tunesmith eval configs/eval/sentiment.yaml --set limit=50 --set output_dir=runs/eval
+    """
+    from tunesmith.config import load_config
+    from tunesmith.evaluate.config import EvalConfig
+    from tunesmith.evaluate.run import run_evaluation
+
+    _print_report(run_evaluation(load_config(EvalConfig, config, set_)))
+
+
+@app.command("compare")
+def compare_cmd(
+    test: Annotated[Path, typer.Option("--test", help="Test set (chat JSONL; last turn = the answer).")],
+    candidate: Annotated[list[str], typer.Option("--candidate", "-c", help="KIND[:VALUE][,key=value...] "
+                         "(repeatable): zero-shot | few-shot:k=6[,selection=nearest] | system:prompt_file=P "
+                         "| run:runs/x | endpoint:model=M,base_url=URL[,api_key_env=VAR]; any: name=LABEL.")],
+    train: Annotated[Path | None, typer.Option("--train", help="Training split (few-shot examples).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("runs/compare"),
+    set_: SetOption = None,
+) -> None:
+    """Short form of `tunesmith eval`: candidates on the command line instead of a YAML file.
+
+    Example: tunesmith compare --test t.jsonl --train tr.jsonl -c zero-shot -c few-shot:k=6 -c run:runs/x
+    """
+    from tunesmith.evaluate.config import build_compare_config
+    from tunesmith.evaluate.run import run_evaluation
+
+    _print_report(run_evaluation(build_compare_config(test, candidate, train, out, set_)))
+
+
+def _print_report(report) -> None:
+    from tunesmith.evaluate.summary import report_table
+
+    console.print(report_table(report))
+    console.print(f"\n[bold]verdict:[/] {report.verdict}")
+    console.print(f"report: {report.config['output_dir']}/report.html and report.json")
+
+
+@app.command("gate")
+def gate_cmd(
+    report: Annotated[Path, typer.Argument(help="report.json of `tunesmith eval` (or its directory).")],
+    metric: Annotated[str, typer.Option("--metric", help="Metric the gain is measured on.")] = "accuracy",
+    min_gain: Annotated[float, typer.Option("--min-gain", help="Required gain of the fine-tuned run over the "
+                                            "best baseline (absolute, e.g. 0.05 = 5 points).")] = 0.0,
+    max_regression: Annotated[float, typer.Option("--max-regression", help="Largest allowed drop of the "
+                              "regression-suite pass rate or any other metric.")] = 0.02,
+) -> None:
+    """CI gate: exit 0 when the fine-tuned run beats the best baseline without regressing, else exit 1.
+
+    Example: tunesmith gate runs/eval/report.json --metric accuracy --min-gain 0.05 --max-regression 0.02
+    """
+    from tunesmith.evaluate.gate import check_gate
+
+    result = check_gate(report, metric=metric, min_gain=min_gain, max_regression=max_regression)
+    for line in result.reasons:
+        console.print(("[green]" if line.startswith("PASS") else "[red]") + line, highlight=False)
+    console.print("[bold green]gate passed[/]" if result.passed else "[bold red]gate failed[/]")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command("advise")
+def advise_cmd(
+    profile: Annotated[Path | None, typer.Argument(help="TaskProfile YAML (see docs/advise.md).")] = None,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Answer questions here.")] = False,
+    set_: SetOption = None,
+) -> None:
+    """Should you prompt, add few-shot examples, retrieve (RAG) or fine-tune? The guides' rules, as code.
+
+    Example: tunesmith advise profile.yaml --set n_examples=2000 ; tunesmith advise --interactive
+    """
+    from tunesmith.advise.decide import recommend
+    from tunesmith.advise.profile import TaskProfile, ask_profile
+    from tunesmith.config import load_config
+
+    task = ask_profile() if interactive else load_config(TaskProfile, profile, set_)
+    advice = recommend(task)
+    method = f" ({advice.method})" if advice.method else ""
+    also = f" + {', '.join(advice.also)}" if advice.also else ""
+    console.print(f"[bold]recommendation:[/] {advice.approach}{method}{also}")
+    for reason in advice.reasons:
+        console.print(f"  - {reason}", highlight=False)
+    console.print("[bold]try first:[/]")
+    for i, step in enumerate(advice.try_first, 1):
+        console.print(f"  {i}. {step}", highlight=False)
+
+
+@app.command("costs")
+def costs_cmd(
+    queries_per_day: Annotated[float, typer.Option("--queries-per-day", help="Traffic.")] = 100_000,
+    large: Annotated[str, typer.Option("--large", help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the "
+                                       "prompted large model.")] = "gpt-4o:2000:500",
+    small: Annotated[str, typer.Option("--small", help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the "
+                                       "fine-tuned small model (ft:BASE: BASE's training price).")]
+    = "ft:gpt-4o-mini:500:400",
+    trained_tokens: Annotated[float, typer.Option("--trained-tokens", help="Examples x tokens x epochs.")]
+    = 3e6,
+    training_cost: Annotated[float | None, typer.Option("--training-cost", help="USD; overrides the "
+                                                        "trained-tokens estimate.")] = None,
+    from_report: Annotated[Path | None, typer.Option("--from-report", help="Use the tokens per query "
+                           "measured in this report.json (best baseline vs fine-tuned).")] = None,
+    prices: Annotated[Path | None, typer.Option("--prices", help="Price table YAML.")] = None,
+) -> None:
+    """Return on fine-tuning: daily cost of a prompt-heavy large model vs a fine-tuned small one, break-even.
+
+    The defaults are the guides' worked example (2,000 + 500 tokens on a large model vs 500 + 400 on a
+    fine-tuned small one at 100k queries/day). Example: tunesmith costs --from-report runs/eval/report.json
+    """
+    from tunesmith.advise import costs
+    from tunesmith.evaluate.summary import roi_summary, roi_table
+
+    inp = costs.RoiInput(large=costs.parse_workload(large, "--large"),
+                         small=costs.parse_workload(small, "--small"), queries_per_day=queries_per_day,
+                         trained_tokens=trained_tokens, training_cost=training_cost)
+    if from_report is not None:
+        inp = costs.roi_from_report(from_report, base=inp)
+    roi = costs.estimate_roi(inp, costs.load_price_table(prices))
+    console.print(roi_table(inp, roi))
+    console.print(roi_summary(roi))
 
 
 # ---------------------------------------------------------------- serve / deploy / rollback / jobs

@@ -160,3 +160,57 @@ def estimate_roi(inp: RoiInput, table: PriceTable | None = None) -> RoiEstimate:
         break_even_queries=training / saving_q if saving_q > 0 else None,
         yearly_savings=saving_q * inp.queries_per_day * 365 - training,
     )
+
+
+def roi_from_report(
+    report_path: str | Path,
+    finetuned: str | None = None,
+    baseline: str | None = None,
+    base: RoiInput | None = None,
+) -> RoiInput:
+    """An ROI input whose tokens per query are the ones measured in an evaluation ``report.json``.
+
+    The large side is the best baseline (or ``baseline``), the small side the fine-tuned run
+    (or ``finetuned``); their price-table models come from the report. Volume and training size come
+    from ``base``.
+    """
+    from tunesmith.evaluate.schema import load_report
+
+    report = load_report(report_path)
+    comp = report.comparisons[0] if report.comparisons else None
+    ft_name = finetuned or (comp.finetuned if comp else None)
+    base_name = baseline or (comp.baseline if comp else None)
+    if ft_name is None or base_name is None:
+        raise ConfigError(
+            f"{report_path}: no fine-tuned vs baseline comparison in the report",
+            "pass --finetuned NAME and --baseline NAME (candidate names in the report)",
+        )
+    sides = []
+    for cand in (report.candidate(base_name), report.candidate(ft_name)):
+        sides.append(
+            Workload(
+                model=cand.cost.price_model or cand.model,
+                prompt_tokens=cand.cost.prompt_tokens_mean,
+                completion_tokens=cand.cost.completion_tokens_mean,
+            )
+        )
+    base = base or RoiInput()
+    trained = report.candidate(ft_name).trained_tokens
+    return base.model_copy(
+        update={
+            "large": sides[0],
+            "small": sides[1],
+            "trained_tokens": trained if trained is not None else base.trained_tokens,
+        }
+    )
+
+
+def parse_workload(text: str, flag: str = "--large") -> Workload:
+    """``MODEL:PROMPT_TOKENS:COMPLETION_TOKENS`` (the model may contain colons, e.g. ``ft:gpt-4o-mini``)."""
+    model, _, rest = text.rpartition(":")
+    model, _, prompt = model.rpartition(":")
+    try:
+        return Workload(model=model, prompt_tokens=float(prompt), completion_tokens=float(rest))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"{flag} {text!r}: expected MODEL:PROMPT_TOKENS:COMPLETION_TOKENS",
+                          f"e.g. {flag} gpt-4o:2000:500") from exc

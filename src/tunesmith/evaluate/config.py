@@ -181,3 +181,31 @@ def parse_candidate(text: str) -> CandidateSpec:
             f"--candidate {text!r}:\n" + format_validation_errors(exc),
             "see `tunesmith compare --help` for the candidate syntax",
         ) from exc
+
+
+def build_compare_config(
+    test: Path, candidates: list[str], train: Path | None, out: Path, overrides: list[str] | None = None
+) -> EvalConfig:
+    """The EvalConfig of `tunesmith compare`: candidate specs from the command line plus ``--set`` overrides.
+
+    Raises:
+        ConfigError: a bad candidate spec or override, or every validation error at once.
+    """
+    from tunesmith.config import apply_override
+
+    data: dict[str, object] = {
+        "test_file": str(test),
+        "output_dir": str(out),
+        "candidates": [parse_candidate(c).model_dump(exclude_none=True, mode="json") for c in candidates],
+    }
+    if train is not None:
+        data["train_file"] = str(train)
+    for item in overrides or []:
+        apply_override(data, item)
+    try:
+        return EvalConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"tunesmith compare: {exc.error_count()} invalid setting(s):\n" + format_validation_errors(exc),
+            "fix the flags or --set keys listed above",
+        ) from exc

@@ -1,0 +1,66 @@
+"""Terminal output for evaluations, gates, advice and costs: rich tables built from plain results."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from tunesmith.advise.costs import RoiEstimate, RoiInput
+from tunesmith.evaluate.schema import EvalReport
+
+
+def report_table(report: EvalReport) -> Table:
+    """Candidates x headline metrics (value [low, high]) plus tokens, latency and cost."""
+    table = Table(
+        title=f"{report.n_examples} examples, task {report.task_type}, primary {report.primary_metric}"
+    )
+    table.add_column("candidate", style="bold")
+    for m in report.metrics:
+        table.add_column(m, justify="right")
+    for col in ("tok in/out", "p50/p95 s", "$/1k", "regr."):
+        table.add_column(col, justify="right")
+    for c in report.candidates:
+        cells = [
+            f"{c.metrics[m].value:.3f} [{c.metrics[m].low:.2f},{c.metrics[m].high:.2f}]"
+            if m in c.metrics
+            else "-"
+            for m in report.metrics
+        ]
+        cost = "n/a" if c.cost.cost_per_1k is None else f"{c.cost.cost_per_1k:.4f}"
+        table.add_row(
+            c.name,
+            *cells,
+            f"{c.cost.prompt_tokens_mean:.0f}/{c.cost.completion_tokens_mean:.1f}",
+            f"{c.cost.latency_p50_s:.2f}/{c.cost.latency_p95_s:.2f}",
+            cost,
+            f"{c.regression.pass_rate:.0%}" if c.regression else "-",
+        )
+    return table
+
+
+def roi_table(inp: RoiInput, roi: RoiEstimate) -> Table:
+    """The two setups side by side, then savings and break-even."""
+    table = Table(title=f"{inp.queries_per_day:,.0f} queries/day")
+    for col in ("setup", "model", "tokens in/out", "$ / query", "$ / day"):
+        table.add_column(col, justify="right" if col.startswith(("$", "tok")) else "left")
+    for label, w, q, d in (
+        ("large, prompted", inp.large, roi.large_cost_per_query, roi.large_daily),
+        ("small, fine-tuned", inp.small, roi.small_cost_per_query, roi.small_daily),
+    ):
+        table.add_row(
+            label, w.model, f"{w.prompt_tokens:.0f}/{w.completion_tokens:.0f}", f"{q:.6f}", f"{d:,.2f}"
+        )
+    return table
+
+
+def roi_summary(roi: RoiEstimate) -> str:
+    """One paragraph: savings, training cost, break-even."""
+    if roi.break_even_days is None:
+        return (
+            f"No saving ({roi.daily_savings:+,.2f} USD/day); training costs "
+            f"{roi.training_cost:,.2f} USD and is never recovered."
+        )
+    return (
+        f"Saves {roi.daily_savings:,.2f} USD/day; training costs {roi.training_cost:,.2f} USD, "
+        f"recovered after {roi.break_even_days:.2f} days ({roi.break_even_queries:,.0f} queries); "
+        f"net first-year saving {roi.yearly_savings:,.0f} USD."
+    )
