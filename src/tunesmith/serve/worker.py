@@ -160,6 +160,7 @@ class JobWorker:
             "running",
             "Resuming from the last checkpoint" if resume else "Fine-tuning job started",
             pid=proc.pid,
+            metrics_lines=job.metrics_lines if resume else 0,  # a fresh run starts a new metrics.jsonl
         )
         if started is None:  # cancelled or paused between the query and now
             stop_process(proc)

@@ -84,6 +84,7 @@ def add_job(db: Database, **fields: Any) -> JobRow:
     job = JobRow(created_at=now(), status="validating_files", **fields)
     with db.session() as s:
         s.add(job)
+        s.flush()  # the job row must exist before its event (foreign key)
         s.add(_event(job.id, f"Created fine-tuning job: {job.id}"))
     return job
 

@@ -103,44 +103,51 @@ def detect_kind(path: Path) -> str:
     return "chat"
 
 
-def dataset_problems(path: Path, kind: str) -> list[tuple[int | None, str | None, str]]:
-    """(line, field, message) of every invalid record, from the data stage's validator when present."""
+def dataset_problems(path: Path) -> tuple[str, list[tuple[int | None, str | None, str]]]:
+    """The file's kind and (line, field, message) of every error, from the data stage's validator if present.
+
+    Token-length checks are left to the job (the base model is not known at upload time).
+    """
     try:
         from tunesmith.data.validate import validate_file
-    except ImportError:
-        validate_file = None
-    if validate_file is not None:
-        report = validate_file(path)
-        return [(e.line, e.field, e.message) for e in report.errors]
-    from tunesmith.data.load import iter_jsonl_records
+    except ImportError:  # an older data stage: fall back to the loader's per-record errors
+        from tunesmith.data.load import iter_jsonl_records
 
-    return [(r.line, r.field, r.error or "") for r in iter_jsonl_records(path, kind) if r.example is None]
+        kind = detect_kind(path)
+        return kind, [
+            (r.line, r.field, r.error or "") for r in iter_jsonl_records(path, kind) if r.example is None
+        ]
+    report = validate_file(path, model=None)
+    return report.kind, [(e.line, e.field, e.message) for e in report.errors]
+
+
+def format_problem(line: int | None, fld: str | None, message: str) -> str:
+    """``line 3 field messages.0.role: message`` (file-level problems have no line)."""
+    where = " ".join(p for p in (f"line {line}" if line else "", f"field {fld}" if fld else "") if p)
+    return f"{where}: {message}" if where else message
 
 
 def check_finetune_file(path: Path, filename: str) -> str:
     """Validate a fine-tune upload; returns its kind (chat/preference).
 
     Raises:
-        DatasetError: empty file, or invalid records (the first ones listed with line numbers).
+        DatasetError: invalid records (the first ones listed with line numbers) or too few examples.
     """
-    kind = detect_kind(path)
-    problems = dataset_problems(path, kind)
+    if not path.read_bytes().strip():
+        raise DatasetError(
+            f"{filename}: the file has no examples", "add one JSON object per line", param="file"
+        )
+    kind, problems = dataset_problems(path)
     if problems:
-        shown = [
-            f"line {ln}" + (f" field {fld}" if fld else "") + f": {msg}"
-            for ln, fld, msg in problems[:MAX_LISTED_ERRORS]
-        ]
+        problems.sort(key=lambda p: p[0] or 0)
+        shown = [format_problem(*p) for p in problems[:MAX_LISTED_ERRORS]]
         more = (
             f"; ... and {len(problems) - MAX_LISTED_ERRORS} more" if len(problems) > MAX_LISTED_ERRORS else ""
         )
         raise DatasetError(
-            f"{filename}: {len(problems)} invalid record(s): " + "; ".join(shown) + more,
+            f"{filename}: {len(problems)} problem(s): " + "; ".join(shown) + more,
             f"run `tunesmith data validate {filename}` locally, fix the lines listed, upload again",
             param="file",
-        )
-    if path.stat().st_size == 0 or not path.read_bytes().strip():
-        raise DatasetError(
-            f"{filename}: the file has no examples", "add one JSON object per line", param="file"
         )
     return kind
 
