@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunesmith.config import format_validation_errors
 from tunesmith.errors import ConfigError
@@ -139,11 +139,16 @@ class EvalConfig(BaseModel):
     prices: Path | None = Field(default=None, description="Price table YAML (default: the shipped one).")
     device: str | None = Field(default=None, description="cpu / cuda (default: CUDA when available).")
 
-    @model_validator(mode="after")
-    def _check(self) -> EvalConfig:
-        bad = [m for m in (self.metrics if isinstance(self.metrics, list) else []) if m not in ALL_METRICS]
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str] | str) -> list[str] | str:
+        bad = [m for m in value if m not in ALL_METRICS] if isinstance(value, list) else []
         if bad:
             raise ValueError(f"unknown metric(s) {bad}; choose from {list(ALL_METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalConfig:
         if any(c.kind == "few-shot" for c in self.candidates) and self.train_file is None:
             raise ValueError("few-shot candidates need `train_file` (the examples are drawn from it)")
         labels = [c.label for c in self.candidates]
