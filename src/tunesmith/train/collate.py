@@ -52,10 +52,12 @@ class PackingCollator:
 
     pad_token_id: int
     pack_length: int = 512
+    pad_to_multiple_of: int = 32  # few distinct shapes: kernel caches stay small and warm
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = pack_rows([len(f["input_ids"]) for f in features], self.pack_length)
         width = max(sum(len(features[i]["input_ids"]) for i in row) for row in rows)
+        width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         ids, pos, tgt = [], [], []
         for row in rows:
             r_ids, r_pos, r_tgt = [], [], []

@@ -21,8 +21,13 @@ class ExportResult:
     mismatched_prompts: list[str]
 
 
-def export_run(run_dir: str | Path, out: str | Path, merge: bool = True, parity_prompts: int = 8,
-               max_new_tokens: int = 32) -> ExportResult:
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    merge: bool = True,
+    parity_prompts: int = 8,
+    max_new_tokens: int = 32,
+) -> ExportResult:
     """Export ``run_dir``'s weights to ``out`` (merged full model + tokenizer), then check parity.
 
     Args:
@@ -40,8 +45,11 @@ def export_run(run_dir: str | Path, out: str | Path, merge: bool = True, parity_
 
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "run.json").exists() or not (run_dir / "config.yaml").exists():
-        raise TrainError(f"{run_dir} is not a finished training run (no run.json / config.yaml)",
-                         "pass the output_dir of a `tunesmith train` run that succeeded", param="run_dir")
+        raise TrainError(
+            f"{run_dir} is not a finished training run (no run.json / config.yaml)",
+            "pass the output_dir of a `tunesmith train` run that succeeded",
+            param="run_dir",
+        )
     cfg = load_config(TrainConfig, run_dir / "config.yaml")
     if cfg.method == "full" or not merge:
         src = run_dir / ("model" if cfg.method == "full" else "adapter")
@@ -73,7 +81,7 @@ def merge_and_check(cfg: Any, run_dir: Path, out: Path, n_prompts: int, max_new_
 
 
 def parity_prompt_ids(cfg: Any, tok: Any, n: int) -> list[list[int]]:
-    """Token ids of the first ``n`` prompts (conversation before its last assistant turn) of the run's data."""
+    """Token ids of the first ``n`` prompts (the conversation before its last assistant turn)."""
     from tunesmith.data.load import load_examples
     from tunesmith.models.template import prompt_ids
 
@@ -95,6 +103,11 @@ def greedy(model: Any, tok: Any, ids: list[int], max_new_tokens: int) -> list[in
     model.eval()
     with torch.no_grad():
         inp = torch.tensor([ids], device=model.device)
-        outs = model.generate(input_ids=inp, attention_mask=torch.ones_like(inp), max_new_tokens=max_new_tokens,
-                              do_sample=False, pad_token_id=tok.pad_token_id)
-    return outs[0, len(ids):].tolist()
+        outs = model.generate(
+            input_ids=inp,
+            attention_mask=torch.ones_like(inp),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )
+    return outs[0, len(ids) :].tolist()

@@ -9,12 +9,21 @@ from tunesmith.models.load import CHATML_TEMPLATE
 from tunesmith.models.template import IGNORE_INDEX, tokenize_example
 from tunesmith.train.collate import PackingCollator, PaddingCollator, pack_rows
 
-SHORT = ChatExample.model_validate({"messages": [{"role": "user", "content": "Capital of France?"},
-                                                 {"role": "assistant", "content": "Paris"}]})
+SHORT = ChatExample.model_validate(
+    {
+        "messages": [
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris"},
+        ]
+    }
+)
 
 
 def features(tok, *examples):
-    return [{"input_ids": te.input_ids, "labels": te.labels} for te in (tokenize_example(tok, e) for e in examples)]
+    return [
+        {"input_ids": te.input_ids, "labels": te.labels}
+        for te in (tokenize_example(tok, e) for e in examples)
+    ]
 
 
 def targeted_text(tok, batch):
@@ -28,7 +37,9 @@ def targeted_text(tok, batch):
     return " | ".join(out)
 
 
-@pytest.mark.parametrize("template", [None, CHATML_TEMPLATE, LLAMA3_LIKE], ids=["smollm2-own", "chatml", "llama3"])
+@pytest.mark.parametrize(
+    "template", [None, CHATML_TEMPLATE, LLAMA3_LIKE], ids=["smollm2-own", "chatml", "llama3"]
+)
 @pytest.mark.parametrize("collator_cls", [PackingCollator, PaddingCollator])
 def test_only_trained_assistant_tokens_are_targets_after_collation(smol_tokenizer, template, collator_cls):
     tok = smol_tokenizer
@@ -59,12 +70,13 @@ def test_pack_rows_respects_length_and_keeps_every_example():
 
 def test_packing_collator_resets_positions_and_pads_only_to_longest_row(smol_tokenizer):
     feats = features(smol_tokenizer, SHORT, SHORT, CONVO)
+    total = sum(len(f["input_ids"]) for f in feats)
     batch = PackingCollator(smol_tokenizer.pad_token_id, pack_length=10_000)(feats)
-    assert batch["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))
-    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert batch["input_ids"].shape == (1, -(-total // 32) * 32)  # one row, padded to a multiple of 32
+    starts = (batch["position_ids"][0, :total] == 0).nonzero().flatten().tolist()
     assert len(starts) == 3
     assert "attention_mask" not in batch
-    assert int(batch["n_real_tokens"]) == batch["input_ids"].numel()
+    assert int(batch["n_real_tokens"]) == total
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
@@ -76,7 +88,9 @@ def test_packed_example_logits_equal_its_logits_alone(tiny_model_dir, smol_token
     batch = PackingCollator(smol_tokenizer.pad_token_id, pack_length=10_000)(feats)
     n_first = len(feats[0]["input_ids"])
     with torch.no_grad():
-        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        packed = model(
+            input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+        ).logits
         alone = model(input_ids=torch.tensor([feats[1]["input_ids"]]), use_cache=False).logits
         leaky = model(input_ids=batch["input_ids"], use_cache=False).logits  # plain causal: attends across
     second = packed[0, n_first:]

@@ -60,8 +60,9 @@ def test_qlora_on_cpu_fails_fast_and_names_lora(tmp_path, monkeypatch):
 
 
 def test_missing_files_and_resume_without_checkpoint_are_reported_together(tmp_path):
-    cfg = TrainConfig(train_file=tmp_path / "nope.jsonl", valid_file=tmp_path / "nope2.jsonl",
-                      output_dir=tmp_path / "run")
+    cfg = TrainConfig(
+        train_file=tmp_path / "nope.jsonl", valid_file=tmp_path / "nope2.jsonl", output_dir=tmp_path / "run"
+    )
     with pytest.raises(TrainError, match=r"train_file: .*nope.jsonl does not exist") as err:
         run_training(cfg, resume=True)
     assert "valid_file" in err.value.message and "--resume: no checkpoint" in err.value.message
@@ -76,10 +77,19 @@ def test_hub_model_not_present_locally_is_a_clear_error(tmp_path):
 
 
 def test_zero_trainable_token_dataset_is_refused_with_example_numbers(tmp_path, tiny_model_dir):
-    rows = [chat("q1", "a1"), {"messages": [{"role": "user", "content": "q2"},
-                                            {"role": "assistant", "content": "a2", "weight": 0}]},
-            {"messages": [{"role": "user", "content": "only a question"}]}]
+    rows = [
+        chat("q1", "a1"),
+        {
+            "messages": [
+                {"role": "user", "content": "q2"},
+                {"role": "assistant", "content": "a2", "weight": 0},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "only a question"}]},
+    ]
     data = write_jsonl(tmp_path / "t.jsonl", rows)
     cfg = TrainConfig(train_file=data, model=str(tiny_model_dir), output_dir=tmp_path / "run")
-    with pytest.raises(TrainError, match=r"2 of 3 example\(s\) have zero trainable tokens \(example number\(s\) 2, 3\)"):
+    with pytest.raises(
+        TrainError, match=r"2 of 3 example\(s\) have zero trainable tokens \(example number\(s\) 2, 3\)"
+    ):
         run_training(cfg)

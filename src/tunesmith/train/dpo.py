@@ -1,0 +1,88 @@
+"""`method: dpo`: TRL's DPOTrainer on OpenAI preference JSONL, training a LoRA adapter.
+
+The reference model is the base model with the adapter disabled (TRL does this for PEFT models), so no second
+copy of the weights is loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tunesmith.atomic import sha256_file
+from tunesmith.data.load import load_examples
+from tunesmith.data.schema import PreferenceExample
+from tunesmith.train.config import TrainConfig
+
+
+def preference_rows(path: Any) -> list[dict[str, Any]]:
+    """OpenAI preference records as TRL conversational rows: ``prompt``, ``chosen``, ``rejected``."""
+    examples: list[PreferenceExample] = load_examples(path, kind="preference")  # type: ignore[assignment]
+    return [
+        {
+            "prompt": ex.input.for_template(),
+            "chosen": [m.model_dump(exclude_none=True, exclude={"weight"}) for m in ex.preferred_output],
+            "rejected": [
+                m.model_dump(exclude_none=True, exclude={"weight"}) for m in ex.non_preferred_output
+            ],
+        }
+        for ex in examples
+    ]
+
+
+def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
+    """Train a LoRA adapter with DPO and write the same run directory as SFT methods."""
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import ProgressCallback as HfProgress
+    from trl import DPOConfig, DPOTrainer
+
+    from tunesmith.models.load import load_model_and_tokenizer
+    from tunesmith.train.callbacks import EarlyStoppingCallback, MetricsCallback, ProgressCallback
+    from tunesmith.train.run import TrainResult, peak_rss_mb, prepare_output_dir, save_final_weights
+    from tunesmith.train.setup import build_training_args, find_last_checkpoint, lora_config, use_bf16
+
+    start = time.perf_counter()
+    train_rows = preference_rows(cfg.train_file)
+    valid_rows = preference_rows(cfg.valid_file) if cfg.valid_file else None
+    model, tok = load_model_and_tokenizer(cfg.model, device="cpu")
+    prepare_output_dir(cfg, tok, resume)
+    args = build_training_args(cfg, args_cls=DPOConfig, beta=cfg.dpo.beta, max_length=cfg.max_seq_length)
+    metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
+    callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
+        processing_class=tok,
+        peft_config=lora_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(HfProgress)
+    trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
+    epochs = float(trainer.state.epoch or 0.0)
+    summary = TrainResult(
+        status="succeeded",
+        model=cfg.model,
+        method=cfg.method,
+        output_dir=str(cfg.output_dir),
+        adapter_dir=None,
+        model_dir=None,
+        train_examples=len(train_rows),
+        valid_examples=len(valid_rows or []),
+        trained_tokens=0,
+        total_tokens=0,
+        steps=trainer.state.global_step,
+        epochs=round(epochs, 4),
+        seconds=round(time.perf_counter() - start, 2),
+        peak_rss_mb=peak_rss_mb(),
+        data_sha256=sha256_file(cfg.train_file),
+        bf16=use_bf16(cfg),
+        final_metrics=metrics.final,
+    )
+    save_final_weights(cfg, trainer, summary)
+    return summary
