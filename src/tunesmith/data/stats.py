@@ -125,9 +125,7 @@ def compute_stats(
                 _count(counter, batch, tokens, trained)
         _count(counter, batch, tokens, trained)
     billed = int(sum(tokens)) * epochs
-    hist, edges = (
-        np.histogram(np.asarray(tokens), bins=bins) if len(tokens) else (np.array([]), np.array([0]))
-    )
+    hist, edges = _histogram(np.asarray(tokens), bins)
     return DataStats(
         path=str(path),
         model=model,
@@ -142,6 +140,16 @@ def compute_stats(
         costs=estimate_costs(billed, price_model or model),
         histogram=[(float(edges[i]), float(edges[i + 1]), int(c)) for i, c in enumerate(hist)],
     )
+
+
+def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges; whole-token bins when the range is narrow (no fractional token edges)."""
+    if values.size == 0:
+        return np.array([], dtype=int), np.array([0.0])
+    span = int(values.max() - values.min()) + 1
+    if span <= bins:
+        return np.histogram(values, bins=np.arange(values.min(), values.max() + 2))
+    return np.histogram(values, bins=bins)
 
 
 def _messages(ex: ChatExample | PreferenceExample) -> list:
