@@ -21,10 +21,10 @@ from tunesmith.models.load import load_tokenizer
 
 
 def build(path: Path, n: int) -> None:
-    """Write ``n`` examples; every 100th repeats an earlier one exactly, every 100th+50 nearly."""
+    """Write ``n`` examples; every 100th repeats the one before exactly, every 100th+50 in upper case."""
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
-            j = i - 50 if i % 100 in (0, 50) and i >= 50 else i
+            j = i - 1 if i % 100 in (0, 50) and i > 0 else i
             user = f"Customer {j} asks: how do I reset router model R{j % 97} after a power cut in room {j}?"
             if i % 100 == 50 and i >= 50:
                 user = user.upper()

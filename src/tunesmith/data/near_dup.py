@@ -1,7 +1,7 @@
 """Exact and near-duplicate detection that streams: MinHash signatures (datasketch) in compact numpy arrays.
 
 Each example is reduced to normalised text (lower case, punctuation dropped, whitespace collapsed), hashed
-(exact duplicates: a 64-bit hash of the canonical record) and MinHash-ed over word-bigram shingles (bigrams,
+(exact duplicates: a 64-bit hash of the roles and contents) and MinHash-ed over word-bigram shingles (bigrams,
 not characters, so that templated examples sharing boilerplate are not flagged). Only the signatures are kept
 (``num_perm`` uint32 per example: 256 bytes at 64 permutations), not the texts.
 Candidates come from LSH banding done with numpy sorts (``bands`` x ``rows`` = ``num_perm``), and each
@@ -12,8 +12,8 @@ Python dicts (datasketch's own ``MinHashLSH`` keeps a bytes key per band per exa
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +39,9 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", _PUNCT.sub(" ", text.lower())).strip()
 
 
-def exact_key(example: ChatExample | PreferenceExample) -> int:
-    """A 64-bit hash of the canonical record (same messages, same fields = same key)."""
-    canon = json.dumps(example.to_openai(), sort_keys=True, ensure_ascii=False)
-    return int.from_bytes(hashlib.blake2b(canon.encode("utf-8"), digest_size=8).digest(), "little")
+def exact_key(text: str) -> int:
+    """A 64-bit hash of an example's text (:func:`example_text`: same roles and contents = same key)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def _bands_for(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -74,7 +73,7 @@ class DuplicateIndex:
         self.num_perm = num_perm
         self._proto = MinHash(num_perm=num_perm, seed=seed)
         self._sigs: list[np.ndarray] = []
-        self._exact: list[int] = []
+        self._exact = array("Q")  # 8 bytes per example, not a Python int object
         self._chunk: list[np.ndarray] = []
 
     def __len__(self) -> int:
@@ -82,14 +81,15 @@ class DuplicateIndex:
 
     def add(self, example: ChatExample | PreferenceExample) -> int:
         """Add one example; returns its index."""
-        words = normalize(example_text(example)).split() or [""]
+        text = example_text(example)
+        words = normalize(text).split() or [""]
         shingles = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} or {words[0]}
         mh = MinHash(num_perm=self.num_perm, permutations=self._proto.permutations, scheme=self._proto.scheme)
         mh.update_batch([s.encode("utf-8") for s in shingles])
         self._chunk.append(mh.hashvalues.astype(np.uint32))
         if len(self._chunk) >= 4096:
             self._flush()
-        self._exact.append(exact_key(example))
+        self._exact.append(exact_key(text))
         return len(self._exact) - 1
 
     def _flush(self) -> None:
@@ -102,7 +102,7 @@ class DuplicateIndex:
         self._flush()
         n = len(self._exact)
         sigs = np.concatenate(self._sigs) if self._sigs else np.zeros((0, self.num_perm), np.uint32)
-        exact = np.array(self._exact, dtype=np.uint64)
+        exact = np.frombuffer(self._exact, dtype=np.uint64) if n else np.zeros(0, np.uint64)
         parent = np.arange(n)
         for members in _equal_runs(exact):
             _union_all(parent, members, members[0])

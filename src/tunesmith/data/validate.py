@@ -10,6 +10,7 @@ findings (too few examples, duplicates, system prompts, train/val leakage) are a
 from __future__ import annotations
 
 import json
+from array import array
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ class _Scan:
     counter: TokenCounter | None
     report: ValidationReport
     dups: DuplicateIndex
-    where: list[tuple[int, int]] = field(default_factory=list)  # dup index -> (file number, line)
+    where_file: array = field(default_factory=lambda: array("b"))  # dup index -> file number
+    where_line: array = field(default_factory=lambda: array("q"))  # dup index -> line
     pending: list[tuple[Record, str]] = field(default_factory=list)
     systems: Counter = field(default_factory=Counter)
     system_first: dict[str | None, int] = field(default_factory=dict)
@@ -221,7 +223,8 @@ def _check_record(scan: _Scan, number: int, rec: Record, rejects: Any) -> None:
     for p in find_warnings(ex, scan.cfg):
         _issue(scan, "warning", rec, p.code, p.message, p.field, p.hint)
     scan.dups.add(ex)
-    scan.where.append((number, rec.line))
+    scan.where_file.append(number)
+    scan.where_line.append(rec.line)
     _track_system(scan, ex, rec.line)
     if scan.counter is not None:
         scan.pending.append((rec, ""))
@@ -334,7 +337,7 @@ def _report_duplicates(scan: _Scan, paths: list[Path]) -> None:
     files = [str(p) for p in paths]
     for kind, found in (("exact_duplicate", groups.exact), ("near_duplicate", groups.near)):
         for group in found:
-            places = [scan.where[i] for i in group]
+            places = [(scan.where_file[i], scan.where_line[i]) for i in group]
             for number in sorted({f for f, _ in places}):
                 lines = [ln for f, ln in places if f == number]
                 if len(lines) > 1:
