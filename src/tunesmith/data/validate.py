@@ -3,8 +3,7 @@
 Entry point: :func:`validate_file`. It streams the file once: records are parsed by the format loaders,
 checked one by one (:mod:`tunesmith.data.checks`), measured with the model's tokenizer in batches
 (:mod:`tunesmith.data.tokens`) and fed to a MinHash duplicate index (:mod:`tunesmith.data.near_dup`);
-file-level
-findings (too few examples, duplicates, system prompts, train/val leakage) are added at the end.
+file-level findings (too few examples, duplicates, system prompts, train/val leakage) are added at the end.
 """
 
 from __future__ import annotations
