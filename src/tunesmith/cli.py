@@ -758,7 +758,10 @@ def jobs_wait_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_u
 def main() -> None:
     """Console entry point: run the app, turning TunesmithError into message + hint + exit 1."""
     try:
-        app(standalone_mode=False)
+        # Under standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`.
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and not isinstance(rc, bool):
+            sys.exit(rc)
     except TunesmithError as exc:
         if _state["debug"]:
             raise
