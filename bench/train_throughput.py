@@ -1,0 +1,152 @@
+"""Claim: tunesmith LoRA training is faster (real tokens/s) and leaner (peak RSS) than the peer pipelines,
+at equal or better eval accuracy.
+
+Runs, in one go and on the same data and model (SmolLM2-135M-Instruct, sentiment chats):
+tunesmith (`python -m tunesmith train configs/train/sentiment-lora.yaml`),
+../shared/bench/peer_seed_pipeline.py
+--bf16 and ../shared/bench/peer_trl_sft.py, each as a subprocess with a step limit. Prints real (non-padding)
+tokens/s, peak RSS and eval accuracy for each, the ratios, and model FLOPs utilisation against this machine's
+measured bf16 matmul throughput.
+
+usage: python bench/train_throughput.py [--steps 30] [--eval-limit 60] [--no-peers]
+Numbers on a shared machine are noisy; run it on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = (REPO.parent / "shared" / "bench").resolve()
+TRAIN = PEERS / "data" / "sentiment-train.jsonl"
+EVAL = PEERS / "data" / "sentiment-eval.jsonl"
+
+
+def matmul_tflops(n: int = 1024, reps: int = 20) -> float:
+    """Measured bf16 matmul throughput of this machine (TFLOP/s)."""
+    import torch
+
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
+
+
+def run_tunesmith(steps: int, eval_limit: int, out: Path) -> dict:
+    """Train with tunesmith in a subprocess, then score greedy answers on the eval set."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "train",
+        str(REPO / "configs/train/sentiment-lora.yaml"),
+        "--set",
+        f"train_file={TRAIN}",
+        "--set",
+        "valid_file=null",
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "eval_steps=null",
+        "--set",
+        "save_steps=null",
+        "--set",
+        f"max_steps={steps}",
+    ]
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    run = json.loads((out / "run.json").read_text())
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    train_s = rows[-1]["elapsed_s"]
+    return {
+        "peer": "tunesmith",
+        "steps": run["steps"],
+        "train_seconds": train_s,
+        "real_tokens": run["total_tokens"],
+        "real_tokens_per_s": round(run["total_tokens"] / train_s, 1),
+        "peak_rss_mb": run["peak_rss_mb"],
+        **score_adapter(Path(run["adapter_dir"]), eval_limit),
+    }
+
+
+def score_adapter(adapter: Path, eval_limit: int) -> dict:
+    """Eval accuracy of the adapter, scored exactly as the peers score theirs."""
+    sys.path.insert(0, str(PEERS))
+    from peers_common import generate_answers, read_jsonl, score
+
+    from tunesmith.models.load import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(adapter=adapter, device="cpu")
+    evalset = read_jsonl(EVAL)[:eval_limit] if eval_limit else read_jsonl(EVAL)
+    return score(evalset, generate_answers(model, tok, [e["messages"][:-1] for e in evalset]))
+
+
+def run_peer(script: str, steps: int, eval_limit: int, *extra: str) -> dict:
+    """One peer baseline as a subprocess; its JSON report line."""
+    cmd = [
+        sys.executable,
+        script,
+        "--train",
+        str(TRAIN),
+        "--eval",
+        str(EVAL),
+        "--max-steps",
+        str(steps),
+        "--eval-limit",
+        str(eval_limit),
+        *extra,
+    ]
+    proc = subprocess.run(
+        cmd,
+        check=True,
+        cwd=PEERS,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PEERS)},
+    )
+    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=30,
+        help="optimizer steps per pipeline (8 examples/step; "
+        "the seed pipeline takes 16 examples/step and gets half as many)",
+    )
+    ap.add_argument("--eval-limit", type=int, default=60, help="eval examples scored (0: all 200)")
+    ap.add_argument("--no-peers", action="store_true", help="only run tunesmith")
+    a = ap.parse_args()
+    tflops = matmul_tflops()
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        results = [run_tunesmith(a.steps, a.eval_limit, Path(tmp) / "run")]
+    if not a.no_peers:
+        results.append(run_peer("peer_seed_pipeline.py", max(a.steps // 2, 1), a.eval_limit, "--bf16"))
+        results.append(run_peer("peer_trl_sft.py", a.steps, a.eval_limit))
+    n_params = 134.5e6  # SmolLM2-135M; LoRA step ~ 4 * N FLOPs/token (forward 2N + input grads 2N)
+    ours = results[0]
+    print(f"machine bf16 matmul: {tflops:.2f} TFLOP/s")
+    print(f"{'pipeline':<22}{'tok/s':>9}{'peak MB':>9}{'acc':>7}{'MFU':>8}{'speedup':>9}{'RSS ratio':>10}")
+    for r in results:
+        mfu = 4 * n_params * r["real_tokens_per_s"] / (tflops * 1e12)
+        print(
+            f"{r['peer']:<22}{r['real_tokens_per_s']:>9.1f}{r['peak_rss_mb']:>9.0f}{r['accuracy']:>7.3f}"
+            f"{mfu:>8.1%}{ours['real_tokens_per_s'] / r['real_tokens_per_s']:>8.2f}x"
+            f"{r['peak_rss_mb'] / ours['peak_rss_mb']:>9.2f}x"
+        )
+    print(json.dumps({"matmul_tflops": round(tflops, 3), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
