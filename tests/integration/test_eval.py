@@ -1,0 +1,128 @@
+"""Integration: the real bundled SmolLM2 on 24 real sentiment examples (zero-shot, few-shot, a LoRA adapter),
+the HTML report rendered in headless Chromium, and the LLM judge against a real `tunesmith serve`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ASSETS
+from tunesmith.evaluate.config import EvalConfig, JudgeSettings, parse_candidate
+from tunesmith.evaluate.run import run_evaluation
+
+pytestmark = pytest.mark.integration
+TEST = ASSETS / "eval" / "sentiment-test.jsonl"
+TRAIN = ASSETS / "eval" / "sentiment-train.jsonl"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory) -> Path:
+    """A run directory with a randomly initialised (untrained) LoRA adapter on the real bundled model."""
+    from peft import LoraConfig, get_peft_model
+
+    from tunesmith.models.load import load_model_and_tokenizer
+
+    run = tmp_path_factory.mktemp("run")
+    model, _ = load_model_and_tokenizer(device="cpu")
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(run / "adapter")
+    (run / "run.json").write_text(json.dumps({"model": "smollm2-135m-instruct", "trained_tokens": 200_000}))
+    rows = [{"step": s, "train_loss": 2.0 / s, "valid_loss": 2.2 / s} for s in range(1, 9)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return run
+
+
+@pytest.fixture(scope="module")
+def report_dir(bundled_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("eval")
+    cfg = EvalConfig(
+        test_file=TEST,
+        train_file=TRAIN,
+        output_dir=out,
+        max_new_tokens=8,
+        batch_size=12,
+        bootstrap_samples=500,
+        candidates=[
+            parse_candidate("zero-shot"),
+            parse_candidate("few-shot:k=2"),
+            parse_candidate(f"run:{bundled_run},name=lora"),
+        ],
+    )
+    run_evaluation(cfg)
+    return out
+
+
+def test_real_model_report_has_intervals_costs_and_comparison(report_dir):
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["n_examples"] == 24 and report["primary_metric"] == "accuracy"
+    by = {c["name"]: c for c in report["candidates"]}
+    assert set(by) == {"zero-shot", "few-shot-k2", "lora"}
+    for cand in by.values():
+        acc = cand["metrics"]["accuracy"]
+        assert 0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1
+        assert (
+            cand["cost"]["cost_per_1k"] > 0 and cand["cost"]["latency_p95_s"] >= cand["cost"]["latency_p50_s"]
+        )
+        assert all(e["output"] for e in cand["examples"]) or cand["name"] == "lora"
+    # the real instruct model follows the JSON format when shown two examples
+    assert by["few-shot-k2"]["metrics"]["json_valid"]["value"] >= 0.5
+    assert by["few-shot-k2"]["cost"]["prompt_tokens_mean"] > by["zero-shot"]["cost"]["prompt_tokens_mean"]
+    comp = report["comparisons"][0]
+    assert comp["finetuned"] == "lora" and 0 <= comp["p_value"] <= 1
+    assert report["verdict"].startswith("Fine-tuned lora reaches")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_report_html_renders_with_charts_in_headless_chromium(report_dir, tmp_path):
+    from PIL import Image
+
+    html = (report_dir / "report.html").read_text()
+    assert html.count('<img alt="') >= 6  # 4 metric bars, quality vs cost, loss curve (+ confusion matrices)
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            (report_dir / "report.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    img = Image.open(shot).convert("RGB")
+    assert img.size == (1200, 2400)
+    colours = img.getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 500  # charts, not a blank or text-only page
+
+
+def test_judge_against_a_real_tunesmith_serve(live_server, monkeypatch):
+    from tunesmith.evaluate.judge import Judge
+
+    monkeypatch.setenv("TUNESMITH_JUDGE_KEY", live_server.api_key)
+    judge = Judge(
+        JudgeSettings(
+            base_url=live_server.base_url,
+            model="smollm2-135m-instruct",
+            api_key_env="TUNESMITH_JUDGE_KEY",
+            max_tokens=24,
+        )
+    )
+    point = judge.pointwise("Is the sky blue on a clear day?", "Yes.", "Yes, it is blue.")
+    assert point.raw and point.raw[0].strip()
+    assert point.score is None or 0 <= point.score <= 10
+    pair = judge.pairwise("Capital of France?", "Paris", "Berlin", "Paris")
+    assert len(pair.raw) == 2 and all(r.strip() for r in pair.raw)
+    assert pair.winner in {"A", "B", "tie", "unknown"}
+    assert " | swapped: " in pair.reasoning
