@@ -65,13 +65,15 @@ class RunReport:
         """A few human lines for the CLI."""
         cost = "n/a (no price for the model)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
         reasons = ", ".join(f"{k}: {v}" for k, v in Counter(self.reject_reasons).most_common()) or "none"
+        retried = Counter(r["reason"].split(":")[0] for r in self.retries)
+        retry_note = f" ({', '.join(f'{k} x{v}' for k, v in retried.most_common())})" if retried else ""
         return (
             f"{self.command}: {self.sources} source item(s) -> {self.accepted} accepted of {self.requested} "
             f"candidates; {self.written} examples written to {self.output}\n"
             f"rejected {self.rejected} ({reasons}); details in {self.rejects}\n"
-            f"teacher {self.teacher}: {self.http_requests} HTTP request(s), {len(self.retries)} retried, "
-            f"{self.cache_hits} answered from cache; tokens {self.prompt_tokens:,} in / "
-            f"{self.completion_tokens:,} out; estimated cost {cost}"
+            f"teacher {self.teacher}: {self.http_requests} HTTP request(s), {len(self.retries)} "
+            f"retried{retry_note}, {self.cache_hits} answered from cache\n"
+            f"tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out; estimated cost {cost}"
         )
 
 
