@@ -107,7 +107,7 @@ def test_report_html_renders_with_charts_in_headless_chromium(report_dir, tmp_pa
     assert colours is not None and len(colours) > 500  # charts, not a blank or text-only page
 
 
-def test_judge_against_a_real_tunesmith_serve(live_server, monkeypatch):
+def test_pairwise_judge_against_a_real_tunesmith_serve(live_server, monkeypatch):
     from tunesmith.evaluate.judge import Judge
 
     monkeypatch.setenv("TUNESMITH_JUDGE_KEY", live_server.api_key)
@@ -119,10 +119,36 @@ def test_judge_against_a_real_tunesmith_serve(live_server, monkeypatch):
             max_tokens=24,
         )
     )
-    point = judge.pointwise("Is the sky blue on a clear day?", "Yes.", "Yes, it is blue.")
-    assert point.raw and point.raw[0].strip()
-    assert point.score is None or 0 <= point.score <= 10
     pair = judge.pairwise("Capital of France?", "Paris", "Berlin", "Paris")
     assert len(pair.raw) == 2 and all(r.strip() for r in pair.raw)
     assert pair.winner in {"A", "B", "tie", "unknown"}
     assert " | swapped: " in pair.reasoning
+
+
+def test_endpoint_candidate_and_pointwise_judge_through_run_evaluation(live_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("TUNESMITH_EP_KEY", live_server.api_key)
+    spec = (
+        f"endpoint:model=smollm2-135m-instruct,base_url={live_server.base_url},api_key_env=TUNESMITH_EP_KEY"
+    )
+    judge = JudgeSettings(
+        base_url=live_server.base_url,
+        model="smollm2-135m-instruct",
+        api_key_env="TUNESMITH_EP_KEY",
+        max_examples=1,
+        max_tokens=24,
+    )
+    cfg = EvalConfig(
+        test_file=TEST,
+        output_dir=tmp_path,
+        limit=2,
+        max_new_tokens=8,
+        bootstrap_samples=200,
+        candidates=[parse_candidate(spec)],
+        judge=judge,
+    )
+    report = run_evaluation(cfg)
+    cand = report.candidates[0]
+    assert cand.kind == "endpoint" and len(cand.examples) == 2
+    assert all(e.prompt_tokens > 0 and e.latency_s > 0 for e in cand.examples)  # usage + measured latency
+    assert cand.examples[0].judge["pointwise"]["raw"][0].strip()  # the judge's reply is stored
+    assert cand.examples[1].judge is None  # max_examples=1
