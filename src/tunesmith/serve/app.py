@@ -76,9 +76,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
         app.include_router(module.router, prefix="/v1", dependencies=secured, responses=ERROR_RESPONSES)
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
-        """Liveness check (no key needed)."""
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, str | int]:
+        """Liveness check (no key needed), with the batcher's counters."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "chat_batches": ctx.batcher.batches_run,
+            "chat_requests": ctx.batcher.requests_run,
+        }
 
     return app
 

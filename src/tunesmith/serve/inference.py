@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +61,18 @@ class ModelHost:
     device: str | None = None
     bases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     adapters: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)  # (base, path) -> name
+    tokenizers: dict[str, Any] = field(default_factory=dict)
+    _tok_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def tokenizer(self, base: str) -> Any:
-        """The tokenizer of ``base`` (loading the model if needed)."""
-        return self._base(base)[1]
+        """The tokenizer of ``base``; safe from any thread (prompts are tokenized off the model thread,
+        so tokenizing never queues behind a running batch)."""
+        with self._tok_lock:
+            if base not in self.tokenizers:
+                from tunesmith.models.load import load_tokenizer
+
+                self.tokenizers[base] = load_tokenizer(base)
+            return self.tokenizers[base]
 
     def _base(self, base: str) -> tuple[Any, Any]:
         if base not in self.bases:

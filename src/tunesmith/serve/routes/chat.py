@@ -50,16 +50,16 @@ def sampling_of(body: ChatCompletionCreate) -> Sampling:
 
 
 async def prepare(ctx: ServerContext, body: ChatCompletionCreate) -> tuple[Target, list[int]]:
-    """Resolve the model and tokenize the prompt with the model's own chat template (on the model thread)."""
+    """Resolve the model and tokenize the prompt with the model's own chat template."""
     target = await asyncio.to_thread(resolve_target, ctx.db, ctx.settings, body.model)
     messages = [m.as_template_dict() for m in body.messages]
 
-    def tokenize(host: Any) -> list[int]:
+    def tokenize() -> list[int]:
         from tunesmith.models.template import prompt_ids
 
-        return prompt_ids(host.tokenizer(target.base), messages)
+        return prompt_ids(ctx.batcher.host.tokenizer(target.base), messages)
 
-    prompt = await asyncio.wrap_future(ctx.batcher.call(tokenize))
+    prompt = await asyncio.to_thread(tokenize)
     return target, prompt
 
 
@@ -128,7 +128,7 @@ async def stream_chunks(
 ) -> AsyncIterator[str]:
     """SSE lines: a role chunk, content deltas (cut at stop sequences), a finish chunk, ``[DONE]``."""
     loop, queue = asyncio.get_running_loop(), asyncio.Queue()
-    tok = await asyncio.wrap_future(ctx.batcher.call(lambda host: host.tokenizer(target.base)))
+    tok = await asyncio.to_thread(ctx.batcher.host.tokenizer, target.base)
     streamer = QueueStreamer(tok, loop, queue, len(prompt))
     future = asyncio.wrap_future(ctx.batcher.submit(GenRequest(target, prompt, params, streamer=streamer)))
     cid, created = completion_id(), int(time.time())
