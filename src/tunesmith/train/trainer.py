@@ -17,6 +17,21 @@ from transformers import Trainer
 from tunesmith.models.template import IGNORE_INDEX
 
 
+def bucket_positions(trained: torch.Tensor, multiple: int = 32) -> torch.Tensor:
+    """``trained`` plus untrained filler positions so the kept count is a multiple of ``multiple``.
+
+    The vocabulary projection then sees few distinct shapes (CPU kernels are built and cached per shape).
+    """
+    n = int(trained.sum())
+    extra = min(-n % multiple, trained.numel() - n)
+    if extra == 0:
+        return trained
+    keep = trained.clone()
+    free = (~trained).flatten().nonzero().flatten()[:extra]
+    keep.view(-1)[free] = True
+    return keep
+
+
 class SftTrainer(Trainer):
     """Trainer for assistant-only SFT on batches from :mod:`tunesmith.train.collate`."""
 
@@ -32,14 +47,15 @@ class SftTrainer(Trainer):
         """Cross-entropy over trained positions only, normalised by the step's trained-token count."""
         targets = inputs.pop("shift_labels")  # (batch, seq_len)
         n_real = inputs.pop("n_real_tokens", None)
-        keep = targets != IGNORE_INDEX
+        trained = targets != IGNORE_INDEX
+        keep = bucket_positions(trained)
         outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
-        logits = outputs.logits.float()  # (n_trained, vocab)
-        gold = targets[keep]
-        loss_sum = F.cross_entropy(logits, gold, reduction="sum")
+        logits = outputs.logits.float()  # (n_kept, vocab)
+        gold = targets[keep]  # IGNORE_INDEX at the bucket's filler positions
+        loss_sum = F.cross_entropy(logits, gold, ignore_index=IGNORE_INDEX, reduction="sum")
         self._accumulate(model, loss_sum, logits, gold, n_real)
         if num_items_in_batch is None:
-            loss = loss_sum / max(int(keep.sum()), 1)
+            loss = loss_sum / max(int(trained.sum()), 1)
         else:
             loss = loss_sum / num_items_in_batch
             if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
@@ -57,8 +73,9 @@ class SftTrainer(Trainer):
     ) -> None:
         sums = self._sums["train" if model.training else "eval"]
         sums["loss"] += float(loss_sum)
-        sums["correct"] += int((logits.argmax(-1) == gold).sum())
-        sums["tokens"] += int(gold.numel())
+        valid = gold != IGNORE_INDEX
+        sums["correct"] += int((logits.argmax(-1)[valid] == gold[valid]).sum())
+        sums["tokens"] += int(valid.sum())
         sums["real"] += int(n_real) if n_real is not None else 0
 
     def prediction_step(

@@ -96,3 +96,14 @@ def test_packed_example_logits_equal_its_logits_alone(tiny_model_dir, smol_token
     end = n_first + len(feats[1]["input_ids"])
     assert torch.allclose(packed[0, n_first:end], alone[0], atol=1e-5)
     assert not torch.allclose(leaky[0, n_first:end], alone[0], atol=1e-3)  # the check above can fail
+
+
+def test_bucketed_positions_keep_every_trained_position_and_round_the_count():
+    from tunesmith.train.trainer import bucket_positions
+
+    trained = torch.zeros(2, 40, dtype=torch.bool)
+    trained[0, 5:12] = True
+    trained[1, 30:33] = True
+    keep = bucket_positions(trained, multiple=32)
+    assert int(keep.sum()) == 32 and bool(keep[trained].all())
+    assert int(bucket_positions(torch.ones(1, 5, dtype=torch.bool)).sum()) == 5  # never more than exist
