@@ -27,10 +27,17 @@ def tiny_model_dir(tmp_path_factory, smol_tokenizer) -> Path:
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-        bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
-        pad_token_id=smol_tokenizer.pad_token_id, tie_word_embeddings=True,
+        vocab_size=len(smol_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=smol_tokenizer.bos_token_id,
+        eos_token_id=smol_tokenizer.eos_token_id,
+        pad_token_id=smol_tokenizer.pad_token_id,
+        tie_word_embeddings=True,
     )
     model = LlamaForCausalLM(config)
     path = tmp_path_factory.mktemp("tiny-llama")
@@ -51,4 +58,6 @@ def write_jsonl(path: Path, rows) -> Path:
 def chat(user: str, assistant: str, system: str | None = None) -> dict:
     """One OpenAI chat-format example."""
     msgs = [{"role": "system", "content": system}] if system else []
-    return {"messages": [*msgs, {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+    return {
+        "messages": [*msgs, {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    }

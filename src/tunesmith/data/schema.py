@@ -16,7 +16,9 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 MESSAGE_KEYS: frozenset[str] = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 )
-EXAMPLE_KEYS: frozenset[str] = frozenset({"messages", "tools", "functions", "parallel_tool_calls", "metadata"})
+EXAMPLE_KEYS: frozenset[str] = frozenset(
+    {"messages", "tools", "functions", "parallel_tool_calls", "metadata"}
+)
 PREFERENCE_KEYS: frozenset[str] = frozenset({"input", "preferred_output", "non_preferred_output", "metadata"})
 
 
@@ -91,7 +93,9 @@ class PreferenceExample(BaseModel):
     """One OpenAI DPO record: a prompt and a preferred and a non-preferred assistant answer."""
 
     model_config = ConfigDict(extra="forbid")
-    input: ChatExample = Field(description="The prompt conversation (``{'messages': [...]}``), ending before the answer.")
+    input: ChatExample = Field(
+        description="The prompt conversation (``{'messages': [...]}``), ending before the answer."
+    )
     preferred_output: list[Message]
     non_preferred_output: list[Message]
     metadata: dict[str, Any] | None = None

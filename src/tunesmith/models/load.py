@@ -27,8 +27,10 @@ def load_tokenizer(name: str = BUNDLED_NAME) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of {name!r} from {path}: {exc}",
-                         "the directory needs tokenizer.json or tokenizer_config.json") from exc
+        raise ModelError(
+            f"cannot load the tokenizer of {name!r} from {path}: {exc}",
+            "the directory needs tokenizer.json or tokenizer_config.json",
+        ) from exc
     return prepare_tokenizer(tok)
 
 
@@ -41,8 +43,12 @@ def prepare_tokenizer(tok: Any) -> Any:
     return tok
 
 
-def load_model_and_tokenizer(name: str = BUNDLED_NAME, dtype: str = "float32", adapter: str | Path | None = None,
-                             device: str | None = None) -> tuple[Any, Any]:
+def load_model_and_tokenizer(
+    name: str = BUNDLED_NAME,
+    dtype: str = "float32",
+    adapter: str | Path | None = None,
+    device: str | None = None,
+) -> tuple[Any, Any]:
     """Load ``name`` (and optionally a PEFT adapter on top) for training or inference.
 
     Args:
@@ -64,15 +70,19 @@ def load_model_and_tokenizer(name: str = BUNDLED_NAME, dtype: str = "float32", a
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {name!r} from {path}: {exc}",
-                         "check that the directory holds config.json and *.safetensors weights") from exc
+        raise ModelError(
+            f"cannot load model {name!r} from {path}: {exc}",
+            "check that the directory holds config.json and *.safetensors weights",
+        ) from exc
     tok = load_tokenizer(name)
     if adapter is not None:
         from peft import PeftModel
 
         if not (Path(adapter) / "adapter_config.json").exists():
-            raise ModelError(f"{adapter} has no adapter_config.json",
-                             "pass a run's adapter/ directory (written by `tunesmith train`)")
+            raise ModelError(
+                f"{adapter} has no adapter_config.json",
+                "pass a run's adapter/ directory (written by `tunesmith train`)",
+            )
         model = PeftModel.from_pretrained(model, str(adapter))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device), tok

@@ -27,8 +27,10 @@ def resolve_model(name: str = BUNDLED_NAME) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise ModelError(f"{path} is a directory but has no config.json",
-                             "point to a Hugging Face model directory (config.json + weights + tokenizer files)")
+            raise ModelError(
+                f"{path} is a directory but has no config.json",
+                "point to a Hugging Face model directory (config.json + weights + tokenizer files)",
+            )
         return path
     cached = _find_in_hf_cache(name)
     if cached is not None:
@@ -50,5 +52,7 @@ def _find_in_hf_cache(repo_id: str) -> Path | None:
     snapshots = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}" / "snapshots"
     if not snapshots.is_dir():
         return None
-    found = sorted((p for p in snapshots.iterdir() if (p / "config.json").exists()), key=lambda p: p.stat().st_mtime)
+    found = sorted(
+        (p for p in snapshots.iterdir() if (p / "config.json").exists()), key=lambda p: p.stat().st_mtime
+    )
     return found[-1] if found else None

@@ -37,8 +37,12 @@ class TokenizedExample:
         return sum(label != IGNORE_INDEX for label in self.labels)
 
 
-def render_chat(tok: Any, messages: list[dict[str, Any]], add_generation_prompt: bool = False,
-                tools: list[dict[str, Any]] | None = None) -> str:
+def render_chat(
+    tok: Any,
+    messages: list[dict[str, Any]],
+    add_generation_prompt: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+) -> str:
     """The chat template's text for ``messages`` (no tokenization)."""
     kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": add_generation_prompt}
     if tools:
@@ -62,7 +66,7 @@ def trained_char_spans(tok: Any, example: ChatExample) -> tuple[str, list[tuple[
                 "use a model whose chat template renders a prefix of a conversation as a prefix of its text "
                 "(ChatML, Llama 3, Mistral, Qwen and SmolLM templates do)",
             )
-        body = upto[len(prompt):]
+        body = upto[len(prompt) :]
         # Train on the turn and its end-of-turn marker, not on the whitespace the template puts after it.
         spans.append((len(prompt), len(prompt) + len(body.rstrip()) if body.strip() else len(upto)))
     return full, spans
@@ -105,7 +109,9 @@ def _ends_turn_without_eos(tok: Any, text: str) -> bool:
     return not any(text.rstrip().endswith(s) for s in specials)
 
 
-def prompt_ids(tok: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
+def prompt_ids(
+    tok: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> list[int]:
     """Token ids of ``messages`` plus the generation prompt, tokenized as :func:`tokenize_example` does."""
     text = render_chat(tok, messages, add_generation_prompt=True, tools=tools)
     return tok(text, add_special_tokens=False)["input_ids"]
