@@ -20,7 +20,13 @@ class LoraSettings(BaseModel):
         ge=1,
         description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rsLoRA).",
     )
-    dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    dropout: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Dropout on the LoRA input. Default 0: on CPU its random masks cost ~27% of a step "
+        "(measured, SmolLM2-135M, batch 8x80); raise it for large, noisy datasets.",
+    )
     target_modules: list[str] | Literal["all-linear"] = Field(
         default="all-linear",
         description="Module names to adapt, or 'all-linear' (every linear layer but lm_head).",
