@@ -47,6 +47,9 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
         if job.model_deleted or not Path(ckpt.path).is_dir():
             raise ModelError(f"checkpoint {name!r} was deleted", "list checkpoints of its job", param="model")
         return Target(requested, job.model, ckpt.path)
+    run = run_dir_target(requested, name, settings)
+    if run is not None:
+        return run
     job_id = job_id_from_model(name)
     job = repo.find_job_by_model(db, name) if job_id else None
     if job is not None and not job.model_deleted and job.status == "succeeded":
@@ -56,3 +59,25 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
         "list models with GET /v1/models; fine-tuned models exist once their job succeeded",
         param="model",
     )
+
+
+def run_dir_target(requested: str, name: str, settings: ServeSettings) -> Target | None:
+    """A local `tunesmith train` run directory (its ``adapter/`` on its base model), or None if ``name`` is not one.
+
+    Raises:
+        ModelError: the run's base model is not one this server offers.
+    """
+    import json
+
+    run = Path(name).expanduser()
+    if not (run / "adapter" / "adapter_config.json").exists() or not (run / "run.json").exists():
+        return None
+    base_name = json.loads((run / "run.json").read_text(encoding="utf-8")).get("model", "")
+    base = canonical_base(base_name, settings)
+    if base is None:
+        raise ModelError(
+            f"run {run} was trained on {base_name!r}, which this server does not offer",
+            f"start the server with --model {base_name}",
+            param="model",
+        )
+    return Target(requested, base, str((run / "adapter").resolve()))
