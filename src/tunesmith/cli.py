@@ -755,6 +755,56 @@ def jobs_wait_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_u
 # ---------------------------------------------------------------- demo
 
 
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (re-running reuses finished steps).")]
+    = Path("runs/demo"),
+    serve: Annotated[bool, typer.Option("--serve", help="Afterwards, leave the OpenAI-compatible server "
+                                        "running with the alias, and print how to call it.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --serve.")] = 8000,
+    set_: SetOption = None,
+) -> None:
+    """The whole lifecycle on the bundled SmolLM2-135M-Instruct and the example sentiment task.
+
+    1. advise on the task profile; validate the data; token stats and training cost.
+    2. baselines: the base model zero-shot and few-shot on the test split.
+    3. LoRA training with validation and early stopping (configs/train/sentiment-lora.yaml).
+    4. the fine-tuned model against the baselines: report.html + report.json + verdict (also on tweets).
+    5. the adapter registered under the alias `sentiment`; with --serve, served on 127.0.0.1.
+
+    Example: tunesmith demo --set eval_limit=50 --set train_overrides='[epochs=1]'
+    """
+    import secrets
+
+    from tunesmith.config import load_config
+    from tunesmith.demo import DemoConfig, client_snippet, run_demo
+
+    cfg = load_config(DemoConfig, None, [f"output_dir={out}", *(set_ or [])])
+    result = run_demo(cfg, console)
+    console.rule("[bold]done")
+    console.print(f"total {result.seconds / 60:.1f} min; report: {result.report_html}")
+    console.print(f"[bold]verdict:[/] {result.verdict}")
+    if not serve:
+        console.print(f"serve it: tunesmith serve --data-dir {result.serve_dir}  (then call model={result.alias!r})")
+        return
+    from tunesmith.serve.server import run_server
+    from tunesmith.serve.settings import ServeSettings
+
+    key = secrets.token_urlsafe(16)
+    console.print("call the alias while the server runs (Ctrl-C stops it):\n")
+    console.print(client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key), highlight=False, markup=False)
+    run_server(ServeSettings(data_dir=result.serve_dir, port=port, api_keys=[key]))
+
+
+@app.command("reference", hidden=True)
+def reference_cmd() -> None:
+    """Print the configuration reference (docs/configuration.md) generated from the config models."""
+    from tunesmith.reference import render_reference
+
+    typer.echo(render_reference())
+
+
+
 def main() -> None:
     """Console entry point: run the app, turning TunesmithError into message + hint + exit 1."""
     try:

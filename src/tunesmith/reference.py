@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,6 +36,8 @@ def _default(field: FieldInfo) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if isinstance(value, BaseModel):
         return "(section)"
+    if isinstance(value, Path):
+        return f"`{value}`"
     return f"`{value!r}`" if value is not None else "`None`"
 
 
