@@ -132,9 +132,13 @@ class ModelHost:
     def unload(self, path: str) -> None:
         """Drop an adapter (its model was deleted)."""
         for key in [k for k in self.adapters if k[1] == path]:
-            model = self.bases[key[0]][0]
+            model, tok = self.bases[key[0]]
             name = self.adapters.pop(key)
-            if getattr(model, "active_adapter", None) == name and self.adapters:
+            if not self._has_adapters(key[0]):
+                # The base's last adapter: unwrap to the plain model, or PEFT keeps a deleted adapter active.
+                self.bases[key[0]] = (model.unload(), tok)
+                continue
+            if getattr(model, "active_adapter", None) == name:
                 model.set_adapter(next(v for k, v in self.adapters.items() if k[0] == key[0]))
             with contextlib.suppress(ValueError, KeyError):
                 model.delete_adapter(name)

@@ -62,3 +62,10 @@ def test_adapters_share_one_base_and_the_lru_evicts(batcher, tiny_model_dir, tmp
     host = batcher.host
     assert len(host.bases) == 1 and list(k[1] for k in host.adapters) == [paths[1]]  # a0 evicted
     assert len(host.bases[base][0].peft_config) == 1
+    # Deleting the last adapter (DELETE /v1/models) leaves a working plain base model behind.
+    greedy = Sampling(max_tokens=2, temperature=0)
+    base_alone = batcher.submit(GenRequest(Target("tiny", base), p, greedy)).result(timeout=60)[0].text
+    batcher.call(lambda h: h.unload(paths[1])).result(timeout=60)
+    assert not host.adapters and not hasattr(host.bases[base][0], "peft_config")
+    again = batcher.submit(GenRequest(Target("tiny", base), p, greedy)).result(timeout=60)[0].text
+    assert again == base_alone
