@@ -42,8 +42,14 @@ def matmul_tflops(n: int = 1024, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
 
 
+def warm_peer_cache() -> None:
+    """Convert the peers' model cache before timing them, so no peer pays GGUF de-quantisation in its run."""
+    code = "import peers_common; peers_common.plain_model_dir()"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PEERS, env={**os.environ, "PYTHONPATH": str(PEERS)})
+
+
 def run_tunesmith(steps: int, eval_limit: int, out: Path) -> dict:
-    """Train with tunesmith in a subprocess, then score greedy answers on the eval set."""
+    """Train with tunesmith in a subprocess (steps <= 0: one full epoch), then score greedy eval answers."""
     cmd = [
         sys.executable,
         "-m",
@@ -55,13 +61,17 @@ def run_tunesmith(steps: int, eval_limit: int, out: Path) -> dict:
         "--set",
         "valid_file=null",
         "--set",
+        "early_stopping_patience=null",
+        "--set",
         f"output_dir={out}",
         "--set",
         "eval_steps=null",
         "--set",
         "save_steps=null",
         "--set",
-        f"max_steps={steps}",
+        f"max_steps={steps if steps > 0 else -1}",
+        "--set",
+        "epochs=1",
     ]
     subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     run = json.loads((out / "run.json").read_text())
@@ -127,10 +137,15 @@ def main() -> None:
     )
     ap.add_argument("--eval-limit", type=int, default=60, help="eval examples scored (0: all 200)")
     ap.add_argument("--no-peers", action="store_true", help="only run tunesmith")
+    ap.add_argument(
+        "--epoch", action="store_true", help="train tunesmith for one full epoch (accuracy after one epoch)"
+    )
     a = ap.parse_args()
     tflops = matmul_tflops()
+    if not a.no_peers:
+        warm_peer_cache()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        results = [run_tunesmith(a.steps, a.eval_limit, Path(tmp) / "run")]
+        results = [run_tunesmith(0 if a.epoch else a.steps, a.eval_limit, Path(tmp) / "run")]
     if not a.no_peers:
         results.append(run_peer("peer_seed_pipeline.py", max(a.steps // 2, 1), a.eval_limit, "--bf16"))
         results.append(run_peer("peer_trl_sft.py", a.steps, a.eval_limit))

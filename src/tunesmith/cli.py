@@ -777,7 +777,7 @@ def demo_cmd(
     import secrets
 
     from tunesmith.config import load_config
-    from tunesmith.demo import DemoConfig, client_snippet, run_demo
+    from tunesmith.demo import DemoConfig, client_snippet, run_demo, task_messages
 
     cfg = load_config(DemoConfig, None, [f"output_dir={out}", *(set_ or [])])
     result = run_demo(cfg, console)
@@ -792,7 +792,9 @@ def demo_cmd(
 
     key = secrets.token_urlsafe(16)
     console.print("call the alias while the server runs (Ctrl-C stops it):\n")
-    console.print(client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key), highlight=False, markup=False)
+    messages = task_messages(cfg, "What a wonderful film!")
+    console.print(client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key, messages), highlight=False,
+                  markup=False)
     run_server(ServeSettings(data_dir=result.serve_dir, port=port, api_keys=[key]))
 
 

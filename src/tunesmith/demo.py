@@ -211,8 +211,9 @@ def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
     from tunesmith.store.db import Database
 
     serve_dir = cfg.output_dir / "serve"
+    serve_dir.mkdir(parents=True, exist_ok=True)
     settings = ServeSettings(data_dir=serve_dir)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url())  # creates the schema, as `tunesmith serve` does
     try:
         change = deploy_alias(db, settings, cfg.alias, str(run_dir.resolve()), who="tunesmith demo")
     finally:
@@ -221,15 +222,21 @@ def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
     return serve_dir
 
 
-def client_snippet(base_url: str, alias: str, api_key: str) -> str:
+def task_messages(cfg: DemoConfig, text: str) -> list[dict[str, str]]:
+    """A request in the example task's shape: its system prompt (from train.jsonl) and ``text``."""
+    with open(example_file(cfg, "train.jsonl"), encoding="utf-8") as f:
+        system = next(m["content"] for m in json.loads(f.readline())["messages"] if m["role"] == "system")
+    return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+
+def client_snippet(base_url: str, alias: str, api_key: str, messages: list[dict[str, str]]) -> str:
     """curl and openai-SDK calls of the alias, printed when the demo leaves the server running."""
-    body = json.dumps({"model": alias, "messages": [{"role": "user", "content": "What a wonderful film!"}]})
+    body = json.dumps({"model": alias, "temperature": 0, "messages": messages}).replace("'", "'\\''")
     return (
         f"curl -s {base_url}/chat/completions -H 'Authorization: Bearer {api_key}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n\n"
         "from openai import OpenAI\n"
         f"client = OpenAI(base_url={base_url!r}, api_key={api_key!r})\n"
-        f"reply = client.chat.completions.create(model={alias!r}, messages=[{{'role': 'user', "
-        "'content': 'What a wonderful film!'}])\n"
+        f"reply = client.chat.completions.create(model={alias!r}, temperature=0, messages={messages!r})\n"
         "print(reply.choices[0].message.content)"
     )

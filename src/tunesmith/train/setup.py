@@ -150,8 +150,8 @@ def build_training_args(cfg: TrainConfig, **extra: Any) -> Any:
         max_grad_norm=cfg.max_grad_norm,
         bf16=use_bf16(cfg),
         use_cpu=on_cpu,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_steps=cfg.logging_steps,
