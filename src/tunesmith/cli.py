@@ -595,7 +595,8 @@ def _validated(model_cls, data: dict):
 
 @app.command("deploy")
 def deploy_cmd(
-    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name to point the alias at.")],
+    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name, or a local "
+                                         "`tunesmith train` run directory, to point the alias at.")],
     alias: Annotated[str, typer.Option("--alias", help="The stable name clients use as model=.")],
     data_dir: DataDirOption = Path("tunesmith-data"),
     database_url: DbUrlOption = None,
@@ -609,7 +610,8 @@ def deploy_cmd(
 ) -> None:
     """Point an alias at a model; every change is recorded (who, when, from, to). Takes effect at once.
 
-    Example: tunesmith deploy ft:smollm2-135m-instruct:support:ftjob-abc --alias support-bot
+    Examples: tunesmith deploy ft:smollm2-135m-instruct:support:ftjob-abc --alias support-bot
+              tunesmith deploy runs/demo/train --alias sentiment --data-dir runs/demo/serve
     """
     import getpass
 
@@ -619,7 +621,9 @@ def deploy_cmd(
         for reason in check_deploy_gate(GateSpec(require_report, metric, min_gain, max_regression)):
             console.print(f"  gate: {reason}")
     db, settings = open_store(data_dir, database_url)
-    change = deploy_alias(db, settings, alias, model, getpass.getuser())
+    if Path(model).is_dir():  # a run directory: stored absolute so the server finds it from anywhere
+        model = str(Path(model).resolve())
+    change = deploy_alias(db, settings, alias, model, getpass.getuser(), allow_run_dirs=True)
     console.print(f"[green]deployed[/] {alias} -> {change.to_target} (was {change.from_target or 'unset'})")
 
 

@@ -215,7 +215,8 @@ def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
     settings = ServeSettings(data_dir=serve_dir)
     db = Database(settings.resolved_database_url())  # creates the schema, as `tunesmith serve` does
     try:
-        change = deploy_alias(db, settings, cfg.alias, str(run_dir.resolve()), who="tunesmith demo")
+        change = deploy_alias(db, settings, cfg.alias, str(run_dir.resolve()), who="tunesmith demo",
+                              allow_run_dirs=True)
     finally:
         db.close()
     console.print(f"alias [bold]{cfg.alias}[/] -> {change.to_target} (recorded in {serve_dir / 'tunesmith.db'})")

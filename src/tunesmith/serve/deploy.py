@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import EvalError, ServeError
-from tunesmith.serve.names import resolve_target
+from tunesmith.serve.names import resolve_target, run_dir_target
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database
@@ -26,8 +26,13 @@ class GateSpec:
     max_regression: float | None = None
 
 
-def deploy_alias(db: Database, settings: ServeSettings, name: str, model: str, who: str) -> Any:
+def deploy_alias(
+    db: Database, settings: ServeSettings, name: str, model: str, who: str, allow_run_dirs: bool = False
+) -> Any:
     """Point ``name`` at ``model`` once ``model`` resolves; returns the recorded change.
+
+    ``allow_run_dirs`` also accepts a local `tunesmith train` run directory: the CLI and the demo pass it, the
+    HTTP endpoint does not (a remote client never names paths on the server's disk).
 
     Raises:
         ServeError: the alias would point at itself.
@@ -37,7 +42,8 @@ def deploy_alias(db: Database, settings: ServeSettings, name: str, model: str, w
         raise ServeError(
             f"alias {name!r} cannot point at itself", "name a model or checkpoint", param="model"
         )
-    resolve_target(db, settings, model)
+    if not (allow_run_dirs and run_dir_target(model, model, settings)):  # else it must be a served model
+        resolve_target(db, settings, model)
     return repo.set_alias(db, name, model, who)
 
 

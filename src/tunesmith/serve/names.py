@@ -47,7 +47,8 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
         if job.model_deleted or not Path(ckpt.path).is_dir():
             raise ModelError(f"checkpoint {name!r} was deleted", "list checkpoints of its job", param="model")
         return Target(requested, job.model, ckpt.path)
-    run = run_dir_target(requested, name, settings)
+    # A run directory is reachable only through an alias an operator deployed, never by a client-sent path.
+    run = run_dir_target(requested, name, settings) if hops else None
     if run is not None:
         return run
     job_id = job_id_from_model(name)
@@ -72,7 +73,10 @@ def run_dir_target(requested: str, name: str, settings: ServeSettings) -> Target
     run = Path(name).expanduser()
     if not (run / "adapter" / "adapter_config.json").exists() or not (run / "run.json").exists():
         return None
-    base_name = json.loads((run / "run.json").read_text(encoding="utf-8")).get("model", "")
+    try:
+        base_name = json.loads((run / "run.json").read_text(encoding="utf-8")).get("model", "")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{run}/run.json is unreadable: {exc}", "re-run or re-export the training run") from exc
     base = canonical_base(base_name, settings)
     if base is None:
         raise ModelError(
