@@ -125,23 +125,25 @@ class ModelHost:
 
     def _evict(self, base: str, keep: tuple[str, str]) -> None:
         while len(self.adapters) > self.max_adapters:
-            old = next(k for k in self.adapters if k != keep)
-            model = self.bases[old[0]][0]
-            model.delete_adapter(self.adapters.pop(old))
+            self._drop(next(k for k in self.adapters if k != keep))
 
     def unload(self, path: str) -> None:
         """Drop an adapter (its model was deleted)."""
         for key in [k for k in self.adapters if k[1] == path]:
-            model, tok = self.bases[key[0]]
-            name = self.adapters.pop(key)
-            if not self._has_adapters(key[0]):
-                # The base's last adapter: unwrap to the plain model, or PEFT keeps a deleted adapter active.
-                self.bases[key[0]] = (model.unload(), tok)
-                continue
-            if getattr(model, "active_adapter", None) == name:
-                model.set_adapter(next(v for k, v in self.adapters.items() if k[0] == key[0]))
-            with contextlib.suppress(ValueError, KeyError):
-                model.delete_adapter(name)
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        """Remove one adapter from its base model."""
+        model, tok = self.bases[key[0]]
+        name = self.adapters.pop(key)
+        if not self._has_adapters(key[0]):
+            # The base's last adapter: unwrap to the plain model, or PEFT keeps a deleted adapter active.
+            self.bases[key[0]] = (model.unload(), tok)
+            return
+        if getattr(model, "active_adapter", None) == name:
+            model.set_adapter(next(v for k, v in self.adapters.items() if k[0] == key[0]))
+        with contextlib.suppress(ValueError, KeyError):
+            model.delete_adapter(name)
 
 
 def generate(
@@ -166,19 +168,21 @@ def generate(
     if first.seed is not None:
         torch.manual_seed(first.seed)
     kwargs = sampling_kwargs(first, max(p.max_tokens for p in params), tok)
+    # Greedy decoding gives n identical choices: generate one and repeat it (transformers refuses n > 1 there).
+    n_gen = first.n if first.temperature > 0 else 1
     with ctx, torch.inference_mode():
         out = model.generate(
             input_ids=input_ids.to(model.device),
             attention_mask=mask.to(model.device),
-            num_return_sequences=first.n,
+            num_return_sequences=n_gen,
             streamer=streamer,
             **kwargs,
         )
-    new = out[:, width:].tolist()  # (batch * n, new_tokens)
+    new = out[:, width:].tolist()  # (batch * n_gen, new_tokens)
     stop_ids = end_token_ids(model, tok)
     results = []
     for i, p in enumerate(params):
-        rows = new[i * first.n : (i + 1) * first.n]
+        rows = new[i * n_gen : (i + 1) * n_gen] * (first.n // n_gen)
         results.append([finish_completion(tok, row, stop_ids, p) for row in rows])
     return results
 

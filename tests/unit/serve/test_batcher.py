@@ -69,3 +69,10 @@ def test_adapters_share_one_base_and_the_lru_evicts(batcher, tiny_model_dir, tmp
     assert not host.adapters and not hasattr(host.bases[base][0], "peft_config")
     again = batcher.submit(GenRequest(Target("tiny", base), p, greedy)).result(timeout=60)[0].text
     assert again == base_alone
+
+
+def test_greedy_with_n_choices_repeats_the_one_greedy_answer(batcher, tiny_model_dir):
+    [p] = prompts(batcher, str(tiny_model_dir), ["pick one"])
+    target = Target("tiny", str(tiny_model_dir))
+    out = batcher.submit(GenRequest(target, p, Sampling(max_tokens=3, n=3, temperature=0))).result(timeout=60)
+    assert len(out) == 3 and len({c.text for c in out}) == 1
