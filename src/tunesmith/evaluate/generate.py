@@ -29,7 +29,11 @@ class GenerationCache:
         self.path = Path(path)
         self.rows: dict[int, dict[str, Any]] = {}
         if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            text = self.path.read_text(encoding="utf-8")
+            if text and not text.endswith("\n"):  # a line cut short by a crash: drop it before appending
+                text = text[: text.rfind("\n") + 1]
+                self.path.write_text(text, encoding="utf-8")
+            for line in text.splitlines():
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:

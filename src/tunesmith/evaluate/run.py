@@ -148,7 +148,17 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
     ]
     if spec.kind == "few-shot" and cfg.train_file:
         parts.append(sha256_file(cfg.train_file))
+    if spec.kind == "system" and spec.prompt_file and Path(spec.prompt_file).exists():
+        parts.append(sha256_file(spec.prompt_file))
+    if spec.kind == "run" and spec.path:
+        parts.append(weights_fingerprint(Path(spec.path)))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def weights_fingerprint(run: Path) -> str:
+    """Name, size and mtime of a run's weight files: retraining into the same directory changes the key."""
+    files = sorted([*run.glob("adapter/*.safetensors"), *run.glob("model/*.safetensors")])
+    return ";".join(f"{f.relative_to(run)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 def cache_path(cfg: EvalConfig, spec: CandidateSpec, suffix: str = "") -> Path:

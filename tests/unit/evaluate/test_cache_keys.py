@@ -1,0 +1,36 @@
+"""The generation cache survives a torn last line, and a retrained run never reuses stale answers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tunesmith.evaluate.config import CandidateSpec, EvalConfig
+from tunesmith.evaluate.generate import GenerationCache
+from tunesmith.evaluate.run import candidate_hash
+
+
+def test_torn_last_line_is_dropped_before_new_rows_are_appended(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    path.write_text(json.dumps({"index": 0, "output": "a"}) + "\n" + '{"index": 1, "outp')
+    cache = GenerationCache(path)
+    assert set(cache.rows) == {0}
+    cache.append([{"index": 1, "output": "b"}])
+    assert set(GenerationCache(path).rows) == {0, 1}  # the new row is not glued to the torn bytes
+
+
+def test_retraining_into_the_same_run_dir_changes_the_cache_key(tmp_path):
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"messages": [{"role": "user", "content": "x"},
+                                             {"role": "assistant", "content": "y"}]}) + "\n")
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    weights = run / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(b"1" * 10)
+    spec = CandidateSpec(kind="run", path=run)
+    cfg = EvalConfig(test_file=test, candidates=[spec], output_dir=tmp_path / "out")
+    before = candidate_hash(cfg, spec)
+    assert candidate_hash(cfg, spec) == before  # stable while nothing changes
+    weights.write_bytes(b"2" * 12)
+    os.utime(weights, ns=(1, 1))
+    assert candidate_hash(cfg, spec) != before
