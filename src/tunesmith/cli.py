@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
@@ -821,14 +822,15 @@ def main() -> None:
     except TunesmithError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        # Messages quote user data (e.g. `[/INST]`), which must print as text, not as rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted (re-run the same command to resume where it can)")
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit codes
         import click

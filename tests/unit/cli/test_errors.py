@@ -1,0 +1,30 @@
+"""The CLI prints message + hint and exits 1 without a traceback; --debug shows it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_error_quoting_markup_like_text_prints_it_verbatim(tmp_path):
+    bad = tmp_path / "[bold]x[/INST].yaml"
+    proc = run_cli("train", str(bad))
+    assert proc.returncode == 1
+    assert "[/INST]" in proc.stderr and "does not exist" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run_cli("--debug", "train", str(tmp_path / "missing.yaml"))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_version_and_help():
+    assert run_cli("--version").stdout.startswith("tunesmith ")
+    for cmd in ([], ["data"], ["train"], ["eval"], ["serve"], ["demo"], ["jobs"]):
+        proc = run_cli(*cmd, "--help")
+        assert proc.returncode == 0 and "Usage" in proc.stdout, cmd
