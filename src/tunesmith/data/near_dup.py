@@ -25,13 +25,17 @@ _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
 
 
-def example_text(example: ChatExample | PreferenceExample) -> str:
-    """The text that identifies an example: each message as ``role: content`` (preference: prompt+chosen)."""
+def example_text(example: ChatExample | PreferenceExample, system: bool = True) -> str:
+    """The text that identifies an example: each message as ``role: content`` (preference: prompt+chosen).
+
+    ``system=False`` leaves system messages out: a long system prompt shared by every example would otherwise
+    make all of them look like near-duplicates of each other.
+    """
     if isinstance(example, PreferenceExample):
         msgs = [*example.input.messages, *example.preferred_output]
     else:
         msgs = example.messages
-    return "\n".join(f"{m.role}: {m.content or ''}" for m in msgs)
+    return "\n".join(f"{m.role}: {m.content or ''}" for m in msgs if system or m.role != "system")
 
 
 def normalize(text: str) -> str:
@@ -82,7 +86,7 @@ class DuplicateIndex:
     def add(self, example: ChatExample | PreferenceExample) -> int:
         """Add one example; returns its index."""
         text = example_text(example)
-        words = normalize(text).split() or [""]
+        words = normalize(example_text(example, system=False)).split() or [""]
         shingles = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} or {words[0]}
         mh = MinHash(num_perm=self.num_perm, permutations=self._proto.permutations, scheme=self._proto.scheme)
         mh.update_batch([s.encode("utf-8") for s in shingles])

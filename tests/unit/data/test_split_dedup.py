@@ -115,3 +115,19 @@ def test_preview_marks_only_the_answer_as_trained(data_file, smol_tokenizer):
     trained = "".join(t for t, on in p.segments if on)
     assert trained.startswith("neg") and "<|im_end|>" in trained and "summarise" not in trained
     assert 0 < p.n_trained < p.n_tokens
+
+
+def test_a_long_shared_system_prompt_does_not_make_examples_near_duplicates():
+    from tunesmith.data.near_dup import DuplicateIndex
+    from tunesmith.data.schema import ChatExample
+
+    system = " ".join(f"rule{i} applies to every answer you give" for i in range(40))  # ~280 words
+    questions = ["what is the capital of france", "how do i boil an egg", "name three prime numbers please",
+                 "who wrote the odyssey originally", "why is the sky blue at noon"]
+    index = DuplicateIndex()
+    for q in questions:
+        index.add(ChatExample.model_validate({"messages": [
+            {"role": "system", "content": system}, {"role": "user", "content": q},
+            {"role": "assistant", "content": f"an answer about {q}"}]}))
+    groups = index.groups()
+    assert groups.near == [] and groups.exact == []
