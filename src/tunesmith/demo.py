@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.rule import Rule
 
+from tunesmith.atomic import write_text_atomic
 from tunesmith.errors import DatasetError
 
 
@@ -98,7 +99,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> DemoResult:
         run_dir=run_dir, report=out / "eval" / "report.json", report_html=out / "eval" / "report.html",
         verdict=report.verdict, alias=cfg.alias, serve_dir=serve_dir, seconds=seconds, step_seconds=timings,
     )
-    (out / "demo.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out / "demo.json", result.model_dump_json(indent=2) + "\n")
     return result
 
 

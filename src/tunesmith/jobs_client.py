@@ -15,7 +15,7 @@ from typing import Any
 
 from tunesmith.errors import DatasetError, ServeError
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = ("succeeded", "failed", "cancelled", "paused")  # `wait` returns; a paused job needs a resume
 
 
 @dataclass

@@ -93,20 +93,19 @@ def split_dataset(
             missing.append(rec.line)
         labels.append(label_ids.setdefault(label, len(label_ids)))
     _refuse(path, bad, missing, cfg)
-    assignment = assign_splits(index.groups().cluster_of, np.asarray(labels), cfg)
-    counts = _write(path, out, kind, fmt, options, assignment)
+    clusters = index.groups().cluster_of
+    assignment = assign_splits(clusters, np.asarray(labels), cfg)
     manifest = {
         "source": str(path),
         "source_sha256": sha256_file(path),
         "seed": cfg.seed,
         "ratios": {s: getattr(cfg, s) for s in SPLITS},
         "stratify": cfg.stratify,
-        "counts": counts,
         "near_dup_threshold": cfg.threshold,
-        "n_groups": int(len(set(index.groups().cluster_of))),
+        "n_groups": int(len(set(clusters))),
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return SplitResult(counts=counts, out=str(out), manifest=manifest)
+    manifest["counts"] = _write(path, out, kind, fmt, options, assignment, manifest)
+    return SplitResult(counts=manifest["counts"], out=str(out), manifest=manifest)
 
 
 def _refuse(path: Path, bad: list, missing: list[int], cfg: SplitConfig) -> None:
@@ -152,8 +151,10 @@ def assign_splits(cluster_of: np.ndarray, labels: np.ndarray, cfg: SplitConfig) 
 
 
 def _write(
-    path: Path, out: Path, kind: str, fmt: str, options: LoadOptions | None, assignment: np.ndarray
+    path: Path, out: Path, kind: str, fmt: str, options: LoadOptions | None, assignment: np.ndarray,
+    manifest: dict,
 ) -> dict[str, int]:
+    """Write the three splits and manifest.json into ``out`` in one atomic rename; returns the counts."""
     counts = dict.fromkeys(SPLITS, 0)
     with atomic_dir(out) as tmp:
         files = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}  # noqa: SIM115
@@ -166,4 +167,5 @@ def _write(
         finally:
             for f in files.values():
                 f.close()
+        (tmp / "manifest.json").write_text(json.dumps({**manifest, "counts": counts}, indent=2) + "\n", "utf-8")
     return counts

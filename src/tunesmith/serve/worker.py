@@ -139,20 +139,24 @@ class JobWorker:
         except TunesmithError as exc:
             self._fail(job_id, "invalid_hyperparameters", exc.message, exc.param)
             return
-        save_config(cfg, work / "config.yaml")
         resume = job.resume and any((output / "checkpoints").glob("checkpoint-*"))
         cmd = [sys.executable, "-m", "tunesmith", "train", str(work / "config.yaml")] + (
             ["--resume"] if resume else []
         )
-        with open(work / "train.log", "ab") as logf:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=work,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # own process group: cancel kills trainer + children
+        try:
+            save_config(cfg, work / "config.yaml")
+            with open(work / "train.log", "ab") as logf:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=work,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )  # own process group: cancel kills trainer + children
+        except OSError as exc:  # disk full, permissions...: fail the job instead of retrying it every tick
+            self._fail(job_id, "launch_failed", f"could not start training: {exc}", None)
+            return
         started = repo.set_job_status_if(
             self.db,
             job_id,
