@@ -154,11 +154,14 @@ def cancel_job(fine_tuning_job_id: str, ctx: ServerContext = Depends(get_ctx)) -
 
 @router.post("/fine_tuning/jobs/{fine_tuning_job_id}/pause", response_model=JobPublic)
 def pause_job(fine_tuning_job_id: str, ctx: ServerContext = Depends(get_ctx)) -> JobPublic:
-    """Pause a job: training stops; its checkpoints are kept for ``resume``."""
+    """Pause a queued or running job: training stops; its checkpoints are kept for ``resume``.
+
+    A job still validating its files cannot be paused (resuming it would skip the validation).
+    """
     return _transition(
         ctx,
         fine_tuning_job_id,
-        ("validating_files", "queued", "running"),
+        ("queued", "running"),
         "paused",
         "Job paused",
         estimated_finish=None,
