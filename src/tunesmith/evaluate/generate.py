@@ -76,50 +76,25 @@ class LocalGenerator:
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
         """Generate one answer per conversation in ``batch``."""
-        import torch
+        from tunesmith.models.generate import end_token_ids, generate_ids, split_at_end
 
         ids = [prompt_ids(self.tok, msgs) for msgs in batch]
-        width = max(len(x) for x in ids)
-        pad = self.tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])  # (batch, width), left-padded
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-        device = next(self.model.parameters()).device
-        sampling = (
-            {"do_sample": True, "temperature": self.temperature}
-            if self.temperature > 0
-            else {"do_sample": False}
-        )
         start = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=mask.to(device),
-                max_new_tokens=self.max_new_tokens,
-                pad_token_id=pad,
-                eos_token_id=self._stop_ids(),
-                **sampling,
-            )
+        new = generate_ids(self.model, self.tok, ids, self.max_new_tokens, self.temperature)
         elapsed = time.perf_counter() - start
+        end_ids = end_token_ids(self.model, self.tok)
         rows = []
-        for seq in out[:, width:].tolist():
-            n = next((i + 1 for i, t in enumerate(seq) if t in self._stop_ids()), len(seq))
+        for seq, x in zip(new, ids, strict=True):
+            tokens, _ = split_at_end(seq, end_ids)
             rows.append(
                 {
-                    "output": self.tok.decode(seq[:n], skip_special_tokens=True).strip(),
-                    "completion_tokens": n,
+                    "output": self.tok.decode(tokens, skip_special_tokens=True).strip(),
+                    "prompt_tokens": len(x),
+                    "completion_tokens": len(tokens),
                     "latency_s": elapsed,
                 }
             )
-        for row, x in zip(rows, ids, strict=True):
-            row["prompt_tokens"] = len(x)
         return rows
-
-    def _stop_ids(self) -> list[int]:
-        stops = {self.tok.eos_token_id}
-        im_end = self.tok.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != self.tok.unk_token_id:
-            stops.add(im_end)
-        return sorted(s for s in stops if s is not None)
 
 
 def reference_nll(model: Any, tok: Any, prompt: Messages, reference: str) -> tuple[float, int]:

@@ -159,26 +159,20 @@ def generate(
     """
     import torch
 
+    from tunesmith.models.generate import end_token_ids, generate_ids
+
     model, tok, ctx = host.activate(target)
     first = params[0]
-    width = max(len(p) for p in prompts)
-    pad = tok.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # (batch, width), left padded
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     if first.seed is not None:
         torch.manual_seed(first.seed)
-    kwargs = sampling_kwargs(first, max(p.max_tokens for p in params), tok)
+    extra: dict[str, Any] = {"streamer": streamer} if streamer is not None else {}
+    if first.stop:
+        extra.update(stop_strings=list(first.stop), tokenizer=tok)
     # Greedy decoding gives n identical choices: generate one and repeat it (transformers refuses n > 1 there).
     n_gen = first.n if first.temperature > 0 else 1
-    with ctx, torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids.to(model.device),
-            attention_mask=mask.to(model.device),
-            num_return_sequences=n_gen,
-            streamer=streamer,
-            **kwargs,
-        )
-    new = out[:, width:].tolist()  # (batch * n_gen, new_tokens)
+    with ctx:
+        new = generate_ids(model, tok, prompts, max(p.max_tokens for p in params), first.temperature,
+                           first.top_p, num_return_sequences=n_gen, **extra)
     stop_ids = end_token_ids(model, tok)
     results = []
     for i, p in enumerate(params):
@@ -187,32 +181,12 @@ def generate(
     return results
 
 
-def sampling_kwargs(p: Sampling, max_new_tokens: int, tok: Any) -> dict[str, Any]:
-    """``generate`` keyword arguments for ``p`` (temperature 0 = greedy)."""
-    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
-    if p.temperature > 0:
-        kwargs.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=0)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    if p.stop:
-        kwargs.update(stop_strings=list(p.stop), tokenizer=tok)
-    return kwargs
-
-
-def end_token_ids(model: Any, tok: Any) -> set[int]:
-    """Token ids that end a turn (generation config EOS ids, the tokenizer's EOS)."""
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    if tok.eos_token_id is not None:
-        ids.add(tok.eos_token_id)
-    return ids
-
-
 def finish_completion(tok: Any, row: list[int], stop_ids: set[int], p: Sampling) -> Completion:
     """Cut one generated row at its end token, its token budget and its first stop sequence."""
-    ended = next((j for j, t in enumerate(row) if t in stop_ids), None)
-    tokens = row[:ended] if ended is not None else row
-    reason = "stop" if ended is not None and ended < p.max_tokens else "length"
+    from tunesmith.models.generate import split_at_end
+
+    tokens, ended = split_at_end(row, stop_ids)
+    reason = "stop" if ended and len(tokens) < p.max_tokens else "length"
     if len(tokens) >= p.max_tokens:
         tokens, reason = tokens[: p.max_tokens], "length"
     text = tok.decode(tokens, skip_special_tokens=True)

@@ -98,16 +98,7 @@ def parity_prompt_ids(cfg: Any, tok: Any, n: int) -> list[list[int]]:
 
 def greedy(model: Any, tok: Any, ids: list[int], max_new_tokens: int) -> list[int]:
     """Greedy continuation token ids of one prompt."""
-    import torch
+    from tunesmith.models.generate import generate_ids
 
     model.eval()
-    with torch.no_grad():
-        inp = torch.tensor([ids], device=model.device)
-        outs = model.generate(
-            input_ids=inp,
-            attention_mask=torch.ones_like(inp),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tok.pad_token_id,
-        )
-    return outs[0, len(ids) :].tolist()
+    return generate_ids(model, tok, [ids], max_new_tokens)[0]
