@@ -137,12 +137,19 @@ class EpochEndEvalCallback(TrainerCallback):
 
 
 class EarlyStoppingCallback(TrainerCallback):
-    """Stop when ``patience`` validations in a row bring no lower valid_loss."""
+    """Stop when ``patience`` validations in a row bring no lower valid_loss; end with the best weights.
+
+    At each new best validation the trainable parameters (the adapter, for LoRA: a few MB) are copied; when
+    training ends after a worse validation they are restored, so ``adapter/`` holds the best model, as
+    ``load_best_model_at_end`` does in transformers, without requiring a checkpoint at every validation.
+    """
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
         self.best = float("inf")
+        self.best_step: int | None = None
         self.bad = 0
+        self._best_params: dict[str, Any] = {}
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
@@ -151,9 +158,29 @@ class EarlyStoppingCallback(TrainerCallback):
         if loss is None:
             return control
         if loss < self.best:
-            self.best, self.bad = loss, 0
+            self.best, self.bad, self.best_step = loss, 0, state.global_step
+            model = kwargs.get("model")
+            if model is not None:
+                self._best_params = {
+                    n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+                }
         else:
             self.bad += 1
             if self.bad >= self.patience:
                 control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        """Put back the weights of the best validation when a later one was worse."""
+        model = kwargs.get("model")
+        if self.bad == 0 or not self._best_params or model is None:
+            return control
+        import torch
+
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in self._best_params:
+                    param.copy_(self._best_params[name])
+        if state.is_world_process_zero:
+            print(f"early stopping: restored the weights of step {self.best_step} (valid_loss {self.best:.4f})")
         return control
