@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from datasketch import MinHash, MinHashLSH
+
+from tunesmith.data.near_dup import normalize
 
 NUM_PERM = 64
 
 
 def normalise_text(text: str) -> str:
-    """Lower-case words and digits separated by single spaces (the comparison key)."""
-    return " ".join(re.findall(r"[0-9a-z]+", text.lower()))
+    """The data stage's normalisation (Unicode-aware: lower case, punctuation dropped, spaces collapsed)."""
+    return normalize(text)
 
 
 def shingles(text: str, n: int = 3) -> set[str]:

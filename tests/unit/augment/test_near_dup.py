@@ -18,3 +18,12 @@ def test_exact_and_near_duplicates_are_found_and_distinct_texts_are_not():
     assert index.find("The battery lasts all day and the screen is bright and sharp in") == "a"
     assert index.find("Delivery took three weeks and the box arrived crushed and wet.") is None
     assert index.find("sunlight in sharp and bright is screen the and day all lasts battery the") is None
+
+
+def test_non_latin_texts_are_compared_by_their_words_not_collapsed_to_nothing():
+    from tunesmith.augment.near_dup import NearDupIndex
+
+    index = NearDupIndex()
+    index.add("a", "Этот фильм был прекрасен от начала до конца")
+    assert index.find("Мне совсем не понравилась эта книга про войну") is None
+    assert index.find("этот фильм был прекрасен, от начала до конца!") == "a"
