@@ -1,4 +1,4 @@
-"""Integration: the real bundled SmolLM2 on 24 real sentiment examples (zero-shot, few-shot, a LoRA adapter),
+"""Integration: the real bundled SmolLM2 on 24 real sentiment examples (zero-shot, few-shot, a short LoRA run),
 the HTML report rendered in headless Chromium, and the LLM judge against a real `tunesmith serve`."""
 
 from __future__ import annotations
@@ -22,18 +22,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def bundled_run(tmp_path_factory) -> Path:
-    """A run directory with a randomly initialised (untrained) LoRA adapter on the real bundled model."""
-    from peft import LoraConfig, get_peft_model
-
-    from tunesmith.models.load import load_model_and_tokenizer
+    """A short real LoRA run of `tunesmith train` on the bundled model (6 steps on the 40 training examples)."""
+    from tunesmith.config import load_config
+    from tunesmith.train.config import TrainConfig
+    from tunesmith.train.run import run_training
 
     run = tmp_path_factory.mktemp("run")
-    model, _ = load_model_and_tokenizer(device="cpu")
-    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    get_peft_model(model, lora).save_pretrained(run / "adapter")
-    (run / "run.json").write_text(json.dumps({"model": "smollm2-135m-instruct", "trained_tokens": 200_000}))
-    rows = [{"step": s, "train_loss": 2.0 / s, "valid_loss": 2.2 / s} for s in range(1, 9)]
-    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    overrides = [f"train_file={TRAIN}", f"valid_file={TEST}", f"output_dir={run}", "max_steps=6", "batch_size=4",
+                 "learning_rate=1e-3", "logging_steps=1", "eval_steps=3", "packing=false"]
+    run_training(load_config(TrainConfig, None, overrides))
     return run
 
 
