@@ -582,16 +582,9 @@ def serve_cmd(
 
 
 def _validated(model_cls, data: dict):
-    from pydantic import ValidationError
+    from tunesmith.config import validate_config
 
-    from tunesmith.config import format_validation_errors
-    from tunesmith.errors import ConfigError
-
-    try:
-        return model_cls.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError("invalid server settings:\n" + format_validation_errors(exc),
-                          "fix the flags listed (`tunesmith serve --help`)") from exc
+    return validate_config(model_cls, data, "tunesmith serve", "fix the flags listed (`tunesmith serve --help`)")
 
 
 @app.command("deploy")

@@ -43,12 +43,25 @@ def load_config(model_cls: type[M], path: str | Path | None = None, overrides: l
         data = loaded or {}
     for item in overrides or []:
         apply_override(data, item)
+    return validate_config(model_cls, data, source)
+
+
+def validate_config(
+    model_cls: type[M],
+    data: dict[str, Any],
+    source: str,
+    hint: str = "fix the keys listed above (`--help` and docs/configuration.md list every key)",
+) -> M:
+    """Validate ``data`` as ``model_cls``; every error at once, with its key, in one ConfigError.
+
+    Raises:
+        ConfigError: naming ``source`` (a file, a command) and each invalid key.
+    """
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
-            f"{source}: {exc.error_count()} invalid setting(s):\n" + format_validation_errors(exc),
-            "fix the keys listed above (`--help` and docs/configuration.md list every key)",
+            f"{source}: {exc.error_count()} invalid setting(s):\n" + format_validation_errors(exc), hint
         ) from exc
 
 

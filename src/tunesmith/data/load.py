@@ -33,6 +33,16 @@ class Problem:
     hint: str = ""
 
 
+def unknown_keys(
+    obj: dict[str, Any], allowed: frozenset[str], prefix: str = "", what: str = "allowed keys"
+) -> list[Problem]:
+    """An ``unrecognized_key`` Problem for every key of ``obj`` that is not in ``allowed``."""
+    hint = f"{what}: {', '.join(sorted(allowed))}"
+    return [
+        Problem("unrecognized_key", f"unrecognized key {k!r}", f"{prefix}{k}", hint) for k in obj if k not in allowed
+    ]
+
+
 @dataclass
 class Record:
     """One source record: where it came from, its raw text, and the parsed example or the problem(s).
@@ -60,6 +70,12 @@ class Record:
         if self.error is None:
             self.error, self.field, self.hint, self.code = message, field, hint, code
         self.example = None
+        return self
+
+    def add_problems(self, problems: list[Problem]) -> Record:
+        """Record several problems (see :meth:`add_problem`); returns self."""
+        for p in problems:
+            self.add_problem(p.code, p.message, p.field, p.hint)
         return self
 
     def all_problems(self) -> list[Problem]:

@@ -196,7 +196,7 @@ def build_compare_config(
     Raises:
         ConfigError: a bad candidate spec or override, or every validation error at once.
     """
-    from tunesmith.config import apply_override
+    from tunesmith.config import apply_override, validate_config
 
     data: dict[str, object] = {
         "test_file": str(test),
@@ -207,10 +207,4 @@ def build_compare_config(
         data["train_file"] = str(train)
     for item in overrides or []:
         apply_override(data, item)
-    try:
-        return EvalConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"tunesmith compare: {exc.error_count()} invalid setting(s):\n" + format_validation_errors(exc),
-            "fix the flags or --set keys listed above",
-        ) from exc
+    return validate_config(EvalConfig, data, "tunesmith compare", "fix the flags or --set keys listed above")

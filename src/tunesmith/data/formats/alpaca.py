@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats.source import iter_objects
-from tunesmith.data.load import Record, validate_into
+from tunesmith.data.load import Record, unknown_keys, validate_into
 from tunesmith.data.schema import ChatExample, PreferenceExample
 
 KEYS = frozenset({"instruction", "input", "output", "system", "history"})
@@ -28,11 +28,7 @@ def iter_records(path: str | Path) -> Iterator[Record]:
 
 def parse_object(rec: Record, obj: dict[str, Any]) -> Record:
     """Check one Alpaca object and convert it to a ChatExample inside ``rec``."""
-    for k in obj:
-        if k not in KEYS:
-            rec.add_problem(
-                "unrecognized_key", f"unrecognized key {k!r}", k, f"allowed: {', '.join(sorted(KEYS))}"
-            )
+    rec.add_problems(unknown_keys(obj, KEYS, what="allowed"))
     for k in ("instruction", "output"):
         if k not in obj:
             rec.add_problem("missing_field", f"missing {k!r}", k, HINT)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats.source import iter_objects
-from tunesmith.data.load import OPENAI_HINT, Problem, Record, validate_into
+from tunesmith.data.load import OPENAI_HINT, Problem, Record, unknown_keys, validate_into
 from tunesmith.data.schema import (
     MESSAGE_KEYS,
     PREFERENCE_KEYS,
@@ -56,16 +56,7 @@ def check_chat_object(obj: Any, prefix: str = "") -> list[Problem]:
     """Every structural problem of a chat-format object (keys, message list, roles, content types)."""
     if not isinstance(obj, dict):
         return [Problem("not_json_object", "not a JSON object", prefix.rstrip(".") or None, OPENAI_HINT)]
-    problems = [
-        Problem(
-            "unrecognized_key",
-            f"unrecognized key {k!r}",
-            f"{prefix}{k}",
-            f"allowed keys: {', '.join(sorted(CHAT_FIELDS))}",
-        )
-        for k in obj
-        if k not in CHAT_FIELDS
-    ]
+    problems = unknown_keys(obj, CHAT_FIELDS, prefix)
     msgs = obj.get("messages")
     if not isinstance(msgs, list) or not msgs:
         what = "missing" if msgs is None else "empty" if msgs == [] else f"not a list ({type(msgs).__name__})"
@@ -135,16 +126,7 @@ def check_message(m: Any, where: str) -> list[Problem]:
 
 def check_preference_object(obj: dict[str, Any]) -> list[Problem]:
     """Structural problems of a preference (DPO) record."""
-    problems = [
-        Problem(
-            "unrecognized_key",
-            f"unrecognized key {k!r}",
-            k,
-            f"preference records have: {', '.join(sorted(PREFERENCE_KEYS))}",
-        )
-        for k in obj
-        if k not in PREFERENCE_KEYS
-    ]
+    problems = unknown_keys(obj, PREFERENCE_KEYS, what="preference records have")
     if not isinstance(obj.get("input"), dict):
         problems.append(
             Problem(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats.source import iter_objects
-from tunesmith.data.load import Record, validate_into
+from tunesmith.data.load import Record, unknown_keys, validate_into
 from tunesmith.data.schema import ChatExample, PreferenceExample
 
 ROLE_MAP = {
@@ -38,11 +38,7 @@ def iter_records(path: str | Path) -> Iterator[Record]:
 
 def parse_object(rec: Record, obj: dict[str, Any]) -> Record:
     """Check one ShareGPT object and convert it to a ChatExample inside ``rec``."""
-    for k in obj:
-        if k not in KEYS:
-            rec.add_problem(
-                "unrecognized_key", f"unrecognized key {k!r}", k, f"allowed: {', '.join(sorted(KEYS))}"
-            )
+    rec.add_problems(unknown_keys(obj, KEYS, what="allowed"))
     turns = obj.get("conversations")
     if not isinstance(turns, list) or not turns:
         rec.add_problem("missing_messages", "conversations list missing or empty", "conversations", HINT)
