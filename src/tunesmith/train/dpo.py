@@ -65,6 +65,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     trainer.remove_callback(HfProgress)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     epochs = float(trainer.state.epoch or 0.0)
+    trained, total = preference_token_counts(trainer.train_dataset)
     summary = TrainResult(
         status="succeeded",
         model=cfg.model,
@@ -74,8 +75,8 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
         model_dir=None,
         train_examples=len(train_rows),
         valid_examples=len(valid_rows or []),
-        trained_tokens=0,
-        total_tokens=0,
+        trained_tokens=int(trained * epochs),
+        total_tokens=int(total * epochs),
         steps=trainer.state.global_step,
         epochs=round(epochs, 4),
         seconds=round(time.perf_counter() - start, 2),
@@ -86,3 +87,13 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     )
     save_final_weights(cfg, trainer, summary)
     return summary
+
+
+def preference_token_counts(dataset: Any) -> tuple[int, int]:
+    """(answer tokens, all tokens) of TRL's tokenized preference dataset: both answers are trained on, and
+    the prompt is processed once with each answer."""
+    cols = set(getattr(dataset, "column_names", None) or [])
+    if not {"prompt_ids", "chosen_ids", "rejected_ids"} <= cols:  # TRL 1.x column names
+        return 0, 0
+    answers = sum(len(c) + len(r) for c, r in zip(dataset["chosen_ids"], dataset["rejected_ids"], strict=True))
+    return answers, answers + 2 * sum(len(p) for p in dataset["prompt_ids"])

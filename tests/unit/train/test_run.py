@@ -147,6 +147,7 @@ def test_dpo_trains_an_adapter_on_preference_data(tiny_model_dir, tmp_path):
     assert (cfg.output_dir / "adapter" / "adapter_config.json").exists() and result.steps == 2
     assert [r["step"] for r in rows(cfg.output_dir / "metrics.jsonl")] == [1, 2]
     assert result.final_metrics["train_loss"] == pytest.approx(0.693, abs=0.05)  # DPO starts at log(2)
+    assert 0 < result.trained_tokens < result.total_tokens  # both answers trained; prompts processed twice
 
 
 def test_two_process_gloo_run_matches_single_process(tiny_model_dir, data, tmp_path):
