@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tunesmith.errors import ServeError
 from tunesmith.evaluate.candidates import TestItem
 from tunesmith.evaluate.config import EvalConfig
-from tunesmith.evaluate.judge import Judge
+from tunesmith.evaluate.judge import Judge, Verdict
 from tunesmith.evaluate.schema import CandidateResult, Comparison, MetricValue
 from tunesmith.evaluate.stats import bootstrap_ci
 
@@ -19,11 +22,12 @@ def run_judge(
     assert cfg.judge is not None
     judge = Judge(cfg.judge)
     n = min(len(items), cfg.judge.max_examples or len(items))
+    failures: list[str] = []
     if cfg.judge.mode in ("pointwise", "both"):
         for res in results:
             scores = []
             for item, ex in zip(items[:n], res.examples[:n], strict=True):
-                v = judge.pointwise(item.question, ex.output, item.reference)
+                v = _judged(judge.pointwise, failures, item.question, ex.output, item.reference)
                 ex.judge = {"pointwise": v.to_dict()}
                 if v.score is not None:
                     scores.append(v.score)
@@ -36,8 +40,27 @@ def run_judge(
             ft, base = by_name[comp.finetuned], by_name[comp.baseline]
             counts = {"finetuned": 0, "baseline": 0, "tie": 0, "unknown": 0}
             for item, a, b in zip(items[:n], ft.examples[:n], base.examples[:n], strict=True):
-                v = judge.pairwise(item.question, a.output, b.output, item.reference)
+                v = _judged(judge.pairwise, failures, item.question, a.output, b.output, item.reference)
                 key = {"A": "finetuned", "B": "baseline"}.get(v.winner or "", v.winner or "unknown")
                 counts[key] += 1
                 a.judge = {**(a.judge or {}), f"pairwise_vs_{base.name}": v.to_dict()}
             comp.judge_pairwise = counts
+    if failures and len(failures) == n * _calls_per_item(cfg, results, comparisons):
+        raise ServeError(f"the judge failed on every example: {failures[-1]}", "check the judge's base_url, "
+                         "model and API key (judge.api_key_env)")
+
+
+def _judged(call: Any, failures: list[str], *args: str) -> Verdict:
+    """One judge call; a failure is recorded on the example (and counted) instead of ending the evaluation."""
+    try:
+        return call(*args)
+    except ServeError as exc:
+        failures.append(exc.message)
+        return Verdict(reasoning=f"judge call failed: {exc.message}")
+
+
+def _calls_per_item(cfg: EvalConfig, results: list[CandidateResult], comparisons: list[Comparison]) -> int:
+    mode = cfg.judge.mode if cfg.judge else "pointwise"
+    return (len(results) if mode in ("pointwise", "both") else 0) + (
+        len(comparisons) if mode in ("pairwise", "both") else 0
+    )
