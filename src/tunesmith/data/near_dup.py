@@ -3,9 +3,10 @@
 Each example is reduced to normalised text (lower case, punctuation dropped, whitespace collapsed), hashed
 (exact duplicates: a 64-bit hash of the roles and contents) and MinHash-ed over word-bigram shingles (bigrams,
 not characters, so that templated examples sharing boilerplate are not flagged). Only the signatures are kept
-(``num_perm`` uint32 per example: 256 bytes at 64 permutations), not the texts.
+(the low 16 bits of each of ``num_perm`` hash values, b-bit MinHash: 128 bytes per example at 64 permutations;
+two different values match by chance with probability 2^-16, negligible for the Jaccard estimate), not the texts.
 Candidates come from LSH banding done with numpy sorts (``bands`` x ``rows`` = ``num_perm``), and each
-candidate pair is confirmed by its estimated Jaccard similarity, so 1M examples need ~350 MB, not gigabytes of
+candidate pair is confirmed by its estimated Jaccard similarity, so 1M examples need ~150 MB, not gigabytes of
 Python dicts (datasketch's own ``MinHashLSH`` keeps a bytes key per band per example).
 """
 
@@ -90,7 +91,7 @@ class DuplicateIndex:
         shingles = {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} or {words[0]}
         mh = MinHash(num_perm=self.num_perm, permutations=self._proto.permutations, scheme=self._proto.scheme)
         mh.update_batch([s.encode("utf-8") for s in shingles])
-        self._chunk.append(mh.hashvalues.astype(np.uint32))
+        self._chunk.append((mh.hashvalues & 0xFFFF).astype(np.uint16))
         if len(self._chunk) >= 4096:
             self._flush()
         self._exact.append(exact_key(text))
@@ -105,7 +106,6 @@ class DuplicateIndex:
         """Exact-duplicate groups and near-duplicate groups (each a sorted list of indices, size >= 2)."""
         self._flush()
         n = len(self._exact)
-        sigs = np.concatenate(self._sigs) if self._sigs else np.zeros((0, self.num_perm), np.uint32)
         exact = np.frombuffer(self._exact, dtype=np.uint64) if n else np.zeros(0, np.uint64)
         parent = np.arange(n)
         for members in _equal_runs(exact):
@@ -114,20 +114,31 @@ class DuplicateIndex:
         bands, rows = _bands_for(self.num_perm, self.threshold)
         mult = np.random.default_rng(0).integers(1, 2**61, size=rows, dtype=np.uint64) | np.uint64(1)
         for b in range(bands):
-            keys = (sigs[:, b * rows : (b + 1) * rows].astype(np.uint64) * mult).sum(axis=1)
+            # Band keys chunk by chunk: the signature matrix is never concatenated (that doubled peak memory).
+            keys = np.concatenate(
+                [(c[:, b * rows : (b + 1) * rows].astype(np.uint64) * mult).sum(axis=1) for c in self._sigs]
+                or [np.zeros(0, np.uint64)]
+            )
             for members in _equal_runs(keys):
-                self._link_similar(parent, sigs, members)
+                self._link_similar(parent, members)
         root = np.array([_find(parent, i) for i in range(n)])
         exact_groups = _collect(exact_root)
         near_groups = [g for g in _collect(root) if len({exact_root[i] for i in g}) > 1]
         return DuplicateGroups(exact_groups, near_groups, root)
 
-    def _link_similar(self, parent: np.ndarray, sigs: np.ndarray, members: np.ndarray) -> None:
+    def _link_similar(self, parent: np.ndarray, members: np.ndarray) -> None:
         """Union candidates of one LSH bucket whose estimated Jaccard reaches the threshold."""
-        leaders = members if len(members) <= 32 else members[:1]
-        for lead in leaders:
-            sims = (sigs[members] == sigs[lead]).mean(axis=1)
-            _union_all(parent, members[sims >= self.threshold], lead)
+        sigs = self._rows(members)  # (len(members), num_perm)
+        leaders = range(len(members)) if len(members) <= 32 else range(1)
+        for k in leaders:
+            sims = (sigs == sigs[k]).mean(axis=1)
+            _union_all(parent, members[sims >= self.threshold], members[k])
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        """Signature rows ``idx``, gathered from the chunks they were stored in."""
+        starts = np.cumsum([0] + [len(c) for c in self._sigs])
+        chunk = np.searchsorted(starts, idx, side="right") - 1
+        return np.stack([self._sigs[c][i - starts[c]] for c, i in zip(chunk, idx, strict=True)])
 
 
 def _equal_runs(keys: np.ndarray) -> list[np.ndarray]:
