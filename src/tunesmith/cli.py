@@ -6,6 +6,7 @@ traceback too.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,8 @@ from rich.markup import escape
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 
-console = Console(stderr=False)
+# Piped output (make demo | tee, CI logs) has no terminal width; rich would wrap tables at 80 columns.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150)
 err_console = Console(stderr=True)
 
 app = typer.Typer(
