@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tunesmith.atomic import sha256_file
 from tunesmith.data.load import load_examples
 from tunesmith.data.schema import PreferenceExample
 from tunesmith.train.config import TrainConfig
@@ -39,8 +38,8 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
 
     from tunesmith.models.load import load_model_and_tokenizer
     from tunesmith.train.callbacks import EarlyStoppingCallback, MetricsCallback, ProgressCallback
-    from tunesmith.train.run import TrainResult, peak_rss_mb, prepare_output_dir, save_final_weights
-    from tunesmith.train.setup import build_training_args, find_last_checkpoint, lora_config, use_bf16
+    from tunesmith.train.run import prepare_output_dir, save_final_weights, summarize_run
+    from tunesmith.train.setup import build_training_args, find_last_checkpoint, lora_config
 
     start = time.perf_counter()
     train_rows = preference_rows(cfg.train_file)
@@ -64,26 +63,9 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
-    epochs = float(trainer.state.epoch or 0.0)
-    trained, total = preference_token_counts(trainer.train_dataset)
-    summary = TrainResult(
-        status="succeeded",
-        model=cfg.model,
-        method=cfg.method,
-        output_dir=str(cfg.output_dir),
-        adapter_dir=None,
-        model_dir=None,
-        train_examples=len(train_rows),
-        valid_examples=len(valid_rows or []),
-        trained_tokens=int(trained * epochs),
-        total_tokens=int(total * epochs),
-        steps=trainer.state.global_step,
-        epochs=round(epochs, 4),
-        seconds=round(time.perf_counter() - start, 2),
-        peak_rss_mb=peak_rss_mb(),
-        data_sha256=sha256_file(cfg.train_file),
-        bf16=use_bf16(cfg),
-        final_metrics=metrics.final,
+    summary = summarize_run(
+        cfg, trainer, start, metrics.final, (len(train_rows), len(valid_rows or [])),
+        preference_token_counts(trainer.train_dataset),
     )
     save_final_weights(cfg, trainer, summary)
     return summary

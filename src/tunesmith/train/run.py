@@ -85,27 +85,9 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     model = build_model(cfg)
     trainer, metrics = build_sft_trainer(cfg, model, tok, train, valid)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
-    state = trainer.state
-    epochs = float(state.epoch or 0.0)
-    summary = TrainResult(
-        status="succeeded",
-        model=cfg.model,
-        method=cfg.method,
-        output_dir=str(cfg.output_dir),
-        adapter_dir=None,
-        model_dir=None,
-        train_examples=len(train.examples),
-        valid_examples=len(valid.examples) if valid else 0,
-        trained_tokens=round(train.trained_tokens * epochs),
-        total_tokens=round(train.total_tokens * epochs),
-        steps=state.global_step,
-        epochs=round(epochs, 4),
-        seconds=round(time.perf_counter() - start, 2),
-        peak_rss_mb=peak_rss_mb(),
-        data_sha256=sha256_file(cfg.train_file),
-        bf16=use_bf16(cfg),
-        truncated_examples=train.truncated,
-        final_metrics=metrics.final,
+    summary = summarize_run(
+        cfg, trainer, start, metrics.final, (len(train.examples), len(valid.examples) if valid else 0),
+        (train.trained_tokens, train.total_tokens), truncated_examples=train.truncated,
     )
     save_final_weights(cfg, trainer, summary)
     return summary
@@ -163,6 +145,44 @@ def prepare_output_dir(cfg: TrainConfig, tok: Any, resume: bool) -> None:
     if not resume and metrics.exists():
         metrics.unlink()
     (cfg.output_dir / "run.json").unlink(missing_ok=True)
+
+
+def summarize_run(
+    cfg: TrainConfig,
+    trainer: Any,
+    start: float,
+    final_metrics: dict[str, float],
+    examples: tuple[int, int],
+    tokens_per_epoch: tuple[int, int],
+    truncated_examples: int = 0,
+) -> TrainResult:
+    """The run.json summary of a finished run (SFT or DPO).
+
+    Args:
+        examples: (train, validation) example counts.
+        tokens_per_epoch: (trained, total) tokens of one pass over the training data; scaled by the epochs run.
+    """
+    epochs = float(trainer.state.epoch or 0.0)
+    return TrainResult(
+        status="succeeded",
+        model=cfg.model,
+        method=cfg.method,
+        output_dir=str(cfg.output_dir),
+        adapter_dir=None,
+        model_dir=None,
+        train_examples=examples[0],
+        valid_examples=examples[1],
+        trained_tokens=round(tokens_per_epoch[0] * epochs),
+        total_tokens=round(tokens_per_epoch[1] * epochs),
+        steps=trainer.state.global_step,
+        epochs=round(epochs, 4),
+        seconds=round(time.perf_counter() - start, 2),
+        peak_rss_mb=peak_rss_mb(),
+        data_sha256=sha256_file(cfg.train_file),
+        bf16=use_bf16(cfg),
+        truncated_examples=truncated_examples,
+        final_metrics=final_metrics,
+    )
 
 
 def save_final_weights(cfg: TrainConfig, trainer: Any, summary: TrainResult) -> None:
