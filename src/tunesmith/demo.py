@@ -167,8 +167,8 @@ def evaluate(cfg: DemoConfig, console: Console, with_run: bool) -> Any:
 
     splits = [("test.jsonl", "eval", cfg.eval_limit)]
     if with_run and cfg.domain_shift:
-        limit = min(x for x in (cfg.eval_limit, cfg.domain_shift_limit) if x) if cfg.domain_shift_limit else None
-        splits.append(("test-tweets.jsonl", "eval-tweets", limit or cfg.eval_limit))
+        limit = min(filter(None, (cfg.eval_limit, cfg.domain_shift_limit)), default=None)
+        splits.append(("test-tweets.jsonl", "eval-tweets", limit))
     main = None
     for test_name, out_name, limit in splits:
         report = run_evaluation(eval_config(cfg, test_name, out_name, with_run, limit))
