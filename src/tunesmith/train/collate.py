@@ -83,9 +83,11 @@ class PaddingCollator:
     """Right-pad a batch to its longest example, with an attention mask."""
 
     pad_token_id: int
+    pad_to_multiple_of: int = 1
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = max(len(f["input_ids"]) for f in features)
+        width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         ids, mask, tgt = [], [], []
         for f in features:
             n, pad = len(f["input_ids"]), width - len(f["input_ids"])

@@ -110,9 +110,9 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in train.examples]
     valid_rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in valid.examples] if valid else None
     collator = (
-        PackingCollator(tok.pad_token_id, cfg.pack_length)
+        PackingCollator(tok.pad_token_id, cfg.pack_length, cfg.pad_to_multiple_of)
         if cfg.packing
-        else PaddingCollator(tok.pad_token_id)
+        else PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of)
     )
     metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
     callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
@@ -127,6 +127,7 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
         eval_dataset=valid_rows,
         data_collator=collator,
         callbacks=callbacks,
+        max_batch_tokens=cfg.max_batch_tokens,
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)

@@ -37,9 +37,50 @@ class SftTrainer(Trainer):
 
     loss_is_scaled_for_ga = True  # compute_loss divides by the tokens of the whole optimizer step
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_batch_tokens: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_batch_tokens = max_batch_tokens
         self._sums = {mode: {"loss": 0.0, "correct": 0, "tokens": 0, "real": 0} for mode in ("train", "eval")}
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> Any:
+        """Trained tokens of the whole optimizer step (every micro-batch; summed over processes).
+
+        The loss is normalised by this count, so gradient accumulation and split batches weight every trained
+        token equally. (transformers only counts batches that carry ``labels``; ours carry ``shift_labels``.)
+        """
+        n = sum(int((b["shift_labels"] != IGNORE_INDEX).sum()) for b in batch_samples)
+        count = torch.tensor(n, device=device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            count = self.accelerator.gather(count).sum()
+        return count
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        """One forward/backward, or several when the padded batch exceeds ``max_batch_tokens``.
+
+        A batch larger than the budget is split into even row chunks run one after another; the loss of each is
+        normalised by the whole step's trained tokens, so the accumulated gradient equals the unsplit one.
+        This caps activation memory at the longest batches (on CPU, a rare long batch otherwise grows the
+        allocator's heap for the rest of the run).
+        """
+        ids = inputs["input_ids"]
+        rows, width = ids.shape
+        if not self.max_batch_tokens or rows * width <= self.max_batch_tokens or rows == 1:
+            return super().training_step(model, inputs, num_items_in_batch)
+        if num_items_in_batch is None:
+            num_items_in_batch = self._get_num_items_in_batch([inputs], ids.device)
+        chunks = -(-rows * width // self.max_batch_tokens)
+        per_chunk = -(-rows // chunks)  # even chunks: 8 rows over budget -> 4 + 4, not 7 + 1
+        total = torch.zeros((), device=ids.device)
+        for start in range(0, rows, per_chunk):
+            part = {
+                key: value[start : start + per_chunk]
+                for key, value in inputs.items()
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == rows
+            }
+            if start == 0 and "n_real_tokens" in inputs:
+                part["n_real_tokens"] = inputs["n_real_tokens"]  # counted once per batch
+            total = total + super().training_step(model, part, num_items_in_batch)
+        return total
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
