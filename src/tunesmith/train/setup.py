@@ -81,13 +81,24 @@ def build_model(cfg: TrainConfig) -> Any:
     if cfg.method == "qlora":
         return build_qlora_model(cfg)
     torch.manual_seed(cfg.seed)
-    model, _ = load_model_and_tokenizer(cfg.model, device="cpu")
+    model, _ = load_model_and_tokenizer(cfg.model, dtype=base_dtype(cfg), device="cpu")
     model.config.use_cache = False
     if cfg.method == "full":
         return model
     from peft import get_peft_model
 
     return get_peft_model(model, lora_config(cfg))
+
+
+def base_dtype(cfg: TrainConfig) -> str:
+    """Dtype of the base weights: bf16 for adapter methods under bf16, else fp32.
+
+    A frozen base needs no fp32 master copy: bf16 weights halve its memory and spare autocast a bf16 copy of
+    every weight per forward (saved again for backward). Measured on SmolLM2-135M, batch 8 x ~80 tokens:
+    peak RSS -500 MB and +18% tokens/s. The adapter weights stay fp32 (peft keeps adapters in fp32) and
+    still train under autocast; full fine-tuning keeps fp32 weights for its optimizer.
+    """
+    return "bfloat16" if cfg.method in ("lora", "dpo") and use_bf16(cfg) else "float32"
 
 
 def lora_config(cfg: TrainConfig) -> Any:

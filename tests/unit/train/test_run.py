@@ -134,18 +134,24 @@ def test_dpo_trains_an_adapter_on_preference_data(tiny_model_dir, tmp_path):
         for i in range(8)
     ]
     path = write_jsonl(tmp_path / "pref.jsonl", pref)
+    valid = write_jsonl(tmp_path / "pref-valid.jsonl", pref[:4])
     cfg = TrainConfig(
         model=str(tiny_model_dir),
         train_file=path,
+        valid_file=valid,
         output_dir=tmp_path / "dpo",
         method="dpo",
         batch_size=4,
-        max_steps=2,
+        epochs=1,
         logging_steps=1,
     )
     result = run_training(cfg)
     assert (cfg.output_dir / "adapter" / "adapter_config.json").exists() and result.steps == 2
-    assert [r["step"] for r in rows(cfg.output_dir / "metrics.jsonl")] == [1, 2]
+    metrics = rows(cfg.output_dir / "metrics.jsonl")
+    assert [r["step"] for r in metrics if "train_loss" in r] == [1, 2]
+    # no eval_steps: validation still runs once, at the end of the (only) epoch
+    assert [r["step"] for r in metrics if "valid_loss" in r] == [2]
+    assert result.final_metrics["valid_loss"] == pytest.approx(0.693, abs=0.1)
     assert result.final_metrics["train_loss"] == pytest.approx(0.693, abs=0.05)  # DPO starts at log(2)
     assert 0 < result.trained_tokens < result.total_tokens  # both answers trained; prompts processed twice
 
