@@ -112,6 +112,12 @@ class TrainConfig(BaseModel):
     precision: Literal["auto", "bf16", "fp32"] = Field(
         default="auto", description="auto: bf16 autocast where the hardware supports it, else fp32."
     )
+    attention: Literal["auto", "sdpa", "eager"] = Field(
+        default="auto",
+        description="Attention kernel. auto: eager on CPU when every row is at most 256 tokens (PyTorch's "
+        "CPU flash-attention backward was 23% of a step; eager trained 30% faster, measured on "
+        "SmolLM2-135M), sdpa otherwise and on GPUs.",
+    )
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for activation memory.")
     seed: int = Field(default=0, description="Seed for data order, initialisation and dropout.")
     eval_steps: int | None = Field(

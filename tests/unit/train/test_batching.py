@@ -65,3 +65,14 @@ def test_split_batches_and_gradient_accumulation_match_the_whole_batch(tiny_mode
     assert_same_weights(grouped, accumulated)
     initial = adapter_after(tiny_model_dir, data, tmp_path / "zero", max_steps=1, learning_rate=1e-12)
     assert any(not torch.allclose(whole[k], initial[k]) for k in whole)  # training moved the adapter
+
+
+def test_attention_auto_is_eager_for_short_rows_on_cpu_and_sdpa_otherwise(tmp_path):
+    from tunesmith.train.setup import EAGER_MAX_TOKENS, attention_impl
+
+    cfg = TrainConfig(train_file=tmp_path / "t.jsonl")
+    expected_short = "sdpa" if torch.cuda.is_available() else "eager"
+    assert attention_impl(cfg, EAGER_MAX_TOKENS) == expected_short
+    assert attention_impl(cfg, EAGER_MAX_TOKENS + 1) == "sdpa"
+    assert attention_impl(cfg.model_copy(update={"attention": "sdpa"}), 10) == "sdpa"
+    assert attention_impl(cfg.model_copy(update={"attention": "eager"}), 4096) == "eager"
