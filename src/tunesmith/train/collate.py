@@ -26,6 +26,11 @@ def shifted_targets(labels: list[int]) -> list[int]:
     return [*labels[1:], IGNORE_INDEX]
 
 
+def round_up(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple``."""
+    return -(-n // multiple) * multiple
+
+
 def pack_rows(lengths: list[int], pack_length: int) -> list[list[int]]:
     """Group example indices into rows of at most ``pack_length`` tokens (first-fit decreasing).
 
@@ -57,7 +62,7 @@ class PackingCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = pack_rows([len(f["input_ids"]) for f in features], self.pack_length)
         width = max(sum(len(features[i]["input_ids"]) for i in row) for row in rows)
-        width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        width = round_up(width, self.pad_to_multiple_of)
         ids, pos, tgt = [], [], []
         for row in rows:
             r_ids, r_pos, r_tgt = [], [], []
@@ -86,8 +91,7 @@ class PaddingCollator:
     pad_to_multiple_of: int = 1
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        width = round_up(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
         ids, mask, tgt = [], [], []
         for f in features:
             n, pad = len(f["input_ids"]), width - len(f["input_ids"])

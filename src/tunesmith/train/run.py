@@ -83,7 +83,7 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     valid = tokenize_file(tok, cfg.valid_file, cfg.max_seq_length) if cfg.valid_file else None
     prepare_output_dir(cfg, tok, resume)
     longest = max(e.n_tokens for e in train.examples + (valid.examples if valid else []))
-    model = build_model(cfg, max(longest, cfg.pack_length) if cfg.packing else longest)
+    model = build_model(cfg, longest)
     trainer, metrics = build_sft_trainer(cfg, model, tok, train, valid)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     summary = summarize_run(

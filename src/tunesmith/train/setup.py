@@ -90,12 +90,12 @@ def attention_impl(cfg: TrainConfig, longest_row: int) -> str:
     return "eager"
 
 
-def build_model(cfg: TrainConfig, longest_row: int | None = None) -> Any:
+def build_model(cfg: TrainConfig, longest_example: int) -> Any:
     """The base model, wrapped in a PEFT LoRA adapter unless ``method`` is ``full``.
 
     Args:
-        longest_row: the longest row a batch can hold (tokens); picks the attention kernel. Default:
-            ``max_seq_length`` (or ``pack_length`` when packing, whichever is larger).
+        longest_example: tokens of the longest (truncated) example; with the packing rows, it bounds the
+            longest row a batch can hold, which picks the attention kernel.
     """
     import torch
 
@@ -106,8 +106,7 @@ def build_model(cfg: TrainConfig, longest_row: int | None = None) -> Any:
     torch.manual_seed(cfg.seed)
     model, _ = load_model_and_tokenizer(cfg.model, dtype=base_dtype(cfg), device="cpu")
     model.config.use_cache = False
-    if longest_row is None:
-        longest_row = max(cfg.max_seq_length, cfg.pack_length if cfg.packing else 0)
+    longest_row = max(longest_example, cfg.pack_length) if cfg.packing else longest_example
     model.set_attn_implementation(attention_impl(cfg, longest_row))
     if cfg.method == "full":
         return model
