@@ -58,7 +58,8 @@ class SftTrainer(Trainer):
         """One forward/backward, or several when the padded batch exceeds ``max_batch_tokens``.
 
         A batch larger than the budget is split into even row chunks run one after another; the loss of each is
-        normalised by the whole step's trained tokens, so the accumulated gradient equals the unsplit one.
+        normalised by the whole step's trained tokens (``num_items_in_batch``, always counted by
+        :meth:`_get_num_items_in_batch`), so the accumulated gradient equals the unsplit one.
         This caps activation memory at the longest batches (on CPU, a rare long batch otherwise grows the
         allocator's heap for the rest of the run).
         """
@@ -66,8 +67,6 @@ class SftTrainer(Trainer):
         rows, width = ids.shape
         if not self.max_batch_tokens or rows * width <= self.max_batch_tokens or rows == 1:
             return super().training_step(model, inputs, num_items_in_batch)
-        if num_items_in_batch is None:
-            num_items_in_batch = self._get_num_items_in_batch([inputs], ids.device)
         chunks = -(-rows * width // self.max_batch_tokens)
         per_chunk = -(-rows // chunks)  # even chunks: 8 rows over budget -> 4 + 4, not 7 + 1
         total = torch.zeros((), device=ids.device)
