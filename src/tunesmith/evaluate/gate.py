@@ -50,8 +50,9 @@ def check_gate(
             f"{report_path}: metric {metric!r} is not in the report",
             f"pass --metric with one of: {', '.join(known)}",
         )
-    ft = max(fts, key=lambda c: c.metrics[metric].value if metric in c.metrics else float("-inf"))
-    base = max(bases, key=lambda c: c.metrics[metric].value if metric in c.metrics else float("-inf"))
+    ft, base = best_candidate(fts, metric), best_candidate(bases, metric)
+    if metric not in ft.metrics or metric not in base.metrics:
+        return GateResult(False, [f"the fine-tuned run and at least one baseline need {metric!r} in the report"])
     gain = ft.metrics[metric].value - base.metrics[metric].value
     sign = -1 if metric in LOWER_IS_BETTER else 1
     reasons, checks = [], []
@@ -65,6 +66,12 @@ def check_gate(
         reasons.append(line)
         checks.append({"check": line, "passed": passed})
     return GateResult(all(c["passed"] for c in checks), reasons, ft.name, base.name, gain, checks)
+
+
+def best_candidate(candidates: list[CandidateResult], metric: str) -> CandidateResult:
+    """The candidate with the best ``metric`` value: the lowest for NLL / perplexity, else the highest."""
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return max(candidates, key=lambda c: sign * c.metrics[metric].value if metric in c.metrics else float("-inf"))
 
 
 def regression_checks(
