@@ -65,20 +65,60 @@ def _candidates(model: str) -> list[str]:
     return out
 
 
+SHIPPED_PRICES = "tunesmith/advise/prices.yaml"
+PRICE_ENTRY_HINT = "each entry under `models:` needs as_of, input and output (USD per 1M tokens)"
+
+
 def load_price_table(path: str | Path | None = None) -> PriceTable:
-    """The price table from ``path``, ``$TUNESMITH_PRICES``, or the one shipped with the package."""
+    """The price table from ``path``, ``$TUNESMITH_PRICES``, or the one shipped with the package.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, is not YAML, or does not hold a valid table.
+    """
+    origin = "--prices / `prices:`" if path else "$TUNESMITH_PRICES"
     path = path or os.environ.get("TUNESMITH_PRICES")
-    if path:
-        text, source = Path(path).read_text(encoding="utf-8"), str(path)
-    else:
-        text, source = (
-            resources.files("tunesmith.advise").joinpath("prices.yaml").read_text("utf-8"),
-            "prices.yaml",
+    if not path:
+        text = resources.files("tunesmith.advise").joinpath("prices.yaml").read_text("utf-8")
+        return parse_price_table(text, "prices.yaml")
+    return parse_price_table(read_price_file(Path(path), origin), str(path))
+
+
+def read_price_file(path: Path, origin: str) -> str:
+    """The text of a user's price table; ``origin`` names the flag or variable that pointed at it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        what = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc})"
+        raise ConfigError(
+            f"price table {path} (from {origin}): {what}",
+            f"point {origin} at a UTF-8 YAML price table (start from a copy of {SHIPPED_PRICES}), "
+            "or drop it to use the shipped one",
+        ) from exc
+
+
+def parse_price_table(text: str, source: str) -> PriceTable:
+    """Validate a price table's YAML text; ``source`` names the file in errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"price table {source} is not valid YAML: {exc}".replace("\n", " "),
+            "fix the YAML syntax at the line named above",
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        found = data.get("models") if isinstance(data, dict) else data
+        got = "nothing" if found is None else f"a {type(found).__name__}"
+        raise ConfigError(
+            f"price table {source}: expected a mapping with a `models:` key of model name -> prices, got {got}",
+            f"write `models:` at the top, then one entry per model; {PRICE_ENTRY_HINT}",
         )
     try:
-        return PriceTable.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"price table {source} is invalid: {exc}", "fix the entry named above") from exc
+        return PriceTable.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(
+            f"price table {source}: {exc.error_count()} problem(s): {problems}", PRICE_ENTRY_HINT
+        ) from exc
 
 
 class Workload(BaseModel):

@@ -81,9 +81,14 @@ def retry_delay(attempt: int, settings: TeacherSettings, headers: Any = None) ->
 
 
 def query_price(model: str, prices_path: Any = None) -> tuple[float, float] | None:
-    """(USD per 1M input tokens, per 1M output tokens) for ``model``, or None when it has no price."""
+    """(USD per 1M input tokens, per 1M output tokens) for ``model``, or None when it has no price.
+
+    Raises:
+        ConfigError: the price file itself is missing or invalid (a model without an entry is not an error).
+    """
+    table = load_price_table(prices_path)
     try:
-        p = load_price_table(prices_path).price(model)
+        p = table.price(model)
     except ConfigError:
         return None
     return p.input, p.output

@@ -112,3 +112,8 @@ def test_cost_is_estimated_for_priced_models_and_none_otherwise(teacher, tmp_pat
     p_in, p_out = query_price("gpt-4o-mini")
     expected = (client.stats.prompt_tokens * p_in + client.stats.completion_tokens * p_out) / 1e6
     assert client.cost_usd == pytest.approx(expected) and client.cost_usd > 0
+
+
+def test_a_broken_price_file_is_an_error_not_an_unpriced_model(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml .*no such file"):
+        query_price("gpt-4o-mini", tmp_path / "nope.yaml")

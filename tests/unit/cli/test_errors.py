@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -28,3 +29,27 @@ def test_version_and_help():
     for cmd in ([], ["data"], ["train"], ["eval"], ["serve"], ["demo"], ["jobs"]):
         proc = run_cli(*cmd, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout, cmd
+
+
+def run_wide(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """The CLI with a wide terminal, so rich does not fold long paths inside the message."""
+    env = {**os.environ, "COLUMNS": "1000", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_missing_price_file_prints_message_and_hint(tmp_path):
+    proc = run_wide("costs", "--prices", str(tmp_path / "prices.yaml"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "prices.yaml (from --prices" in proc.stderr and "no such file" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_invalid_price_file_from_the_environment_fails_data_stats_cleanly(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models: [1, 2\n")
+    proc = run_wide("data", "stats", str(data), TUNESMITH_PRICES=str(prices))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "is not valid YAML" in proc.stderr and "hint:" in proc.stderr
