@@ -63,4 +63,4 @@ class EvalError(TunesmithError):
 class ServeError(TunesmithError):
     """The server or a remote OpenAI-compatible endpoint refused or failed a request."""
 
-    code = "server_error"
+    code = "invalid_request"

@@ -6,6 +6,8 @@ tokens, the same decoding settings, the same token counts (the end-of-turn token
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,6 +28,75 @@ def sampling_kwargs(temperature: float = 0.0, top_p: float = 1.0) -> dict[str, A
     if temperature > 0:
         return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
     return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+
+@dataclass
+class StepLogprob:
+    """A generated token's log probability and the most likely tokens at its position."""
+
+    token_id: int
+    logprob: float
+    top: list[tuple[int, float]]  # (token id, logprob), most likely first
+
+
+class LogprobRecorder:
+    """A logits processor that keeps, for each decode step, the log-softmax of the model's scores.
+
+    It sits before temperature and top-p (transformers applies custom processors first), so the numbers are
+    the model's own distribution. Only the previous step's log-probabilities are kept: the chosen token is
+    looked up when the next step starts (or when a streamer receives it, or at the end).
+    """
+
+    def __init__(self, top_k: int) -> None:
+        self.top_k = top_k
+        self.steps: list[list[StepLogprob]] = []  # per row, in order
+        self._prev: Any = None  # (rows, vocab) log-probabilities of the step not yet resolved
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        self.resolve(input_ids[:, -1])
+        import torch
+
+        self._prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def resolve(self, chosen: Any) -> list[StepLogprob] | None:
+        """Record the tokens chosen at the pending step (one per row); returns them, or None if none pending."""
+        if self._prev is None:
+            return None
+        prev, self._prev = self._prev, None
+        chosen = chosen.reshape(-1).to(prev.device)
+        picked = prev.gather(1, chosen[:, None])[:, 0].tolist()
+        top_vals, top_ids = prev.topk(self.top_k, dim=-1) if self.top_k else (None, None)
+        out = []
+        for r, (token, logprob) in enumerate(zip(chosen.tolist(), picked, strict=True)):
+            top = list(zip(top_ids[r].tolist(), top_vals[r].tolist(), strict=True)) if self.top_k else []
+            out.append(StepLogprob(token, logprob, top))
+        if not self.steps:
+            self.steps = [[] for _ in out]
+        for row, step in zip(self.steps, out, strict=True):
+            row.append(step)
+        return out
+
+
+class CancelledRows:
+    """A stopping criterion: row ``i`` is finished once ``events[i // per_event]`` is set (client gone)."""
+
+    def __init__(self, events: list[threading.Event], per_event: int = 1) -> None:
+        self.events, self.per_event = events, per_event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        flags = [self.events[i // self.per_event].is_set() for i in range(input_ids.shape[0])]
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass
+class Generated:
+    """New tokens of each row and, when asked for, their log probabilities."""
+
+    rows: list[list[int]]
+    logprobs: list[list[StepLogprob]] | None = None
 
 
 def generate_ids(
@@ -51,13 +122,33 @@ def generate_ids(
     Returns:
         One row per prompt (``num_return_sequences`` rows per prompt, in order), padded after the end token.
     """
+    return generate_rows(model, tok, prompts, max_new_tokens, temperature, top_p, **extra).rows
+
+
+def generate_rows(
+    model: Any,
+    tok: Any,
+    prompts: list[list[int]],
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    recorder: LogprobRecorder | None = None,
+    cancelled: CancelledRows | None = None,
+    **extra: Any,
+) -> Generated:
+    """:func:`generate_ids` with optional log probabilities (``recorder``) and per-row cancellation."""
     import torch
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     width = max(len(p) for p in prompts)
     pad = tok.pad_token_id
     input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # (batch, width), left padded
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     device = next(model.parameters()).device
+    if recorder is not None:
+        extra["logits_processor"] = LogitsProcessorList([recorder])
+    if cancelled is not None:
+        extra["stopping_criteria"] = StoppingCriteriaList([cancelled])
     with torch.inference_mode():
         out = model.generate(
             input_ids=input_ids.to(device),
@@ -68,7 +159,10 @@ def generate_ids(
             **sampling_kwargs(temperature, top_p),
             **extra,
         )
-    return out[:, width:].tolist()  # (batch * num_return_sequences, new_tokens)
+    if recorder is not None:
+        recorder.resolve(out[:, -1])  # the last step's tokens
+    rows = out[:, width:].tolist()  # (batch * num_return_sequences, new_tokens)
+    return Generated(rows, recorder.steps if recorder is not None else None)
 
 
 def split_at_end(row: list[int], end_ids: set[int]) -> tuple[list[int], bool]:

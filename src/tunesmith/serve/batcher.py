@@ -31,6 +31,7 @@ class GenRequest:
     streamer: Any = None  # a transformers streamer; the request then runs alone
     task: Any = None  # instead of generating, run task(host) on the inference thread
     future: Future = field(default_factory=Future)
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: the client went away
 
     @property
     def batch_key(self) -> tuple | None:
@@ -38,7 +39,7 @@ class GenRequest:
         if self.streamer is not None or self.task is not None or self.params.seed is not None:
             return None
         p = self.params
-        return (self.target.key, p.temperature, p.top_p, p.stop, p.n)
+        return (self.target.key, p.temperature, p.top_p, p.stop, p.n, p.logprobs)
 
 
 class Batcher:
@@ -51,6 +52,8 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name="tunesmith-inference", daemon=True)
         self.batches_run = 0
         self.requests_run = 0
+        self.requests_cancelled = 0
+        self.busy_since: float | None = None  # monotonic start of the batch being generated
         self._thread.start()
 
     def submit(self, req: GenRequest) -> Future:
@@ -63,6 +66,18 @@ class Batcher:
         req = GenRequest(Target("", ""), [], Sampling(), task=fn)
         self._q.put(req)
         return req.future
+
+    def stats(self) -> dict[str, Any]:
+        """Liveness and load of the inference thread, for /health."""
+        busy = self.busy_since
+        return {
+            "alive": self._thread.is_alive(),
+            "queued": self._q.qsize() + len(self._pending),
+            "busy_s": round(time.monotonic() - busy, 1) if busy is not None else 0.0,
+            "batches": self.batches_run,
+            "requests": self.requests_run,
+            "cancelled": self.requests_cancelled,
+        }
 
     def close(self) -> None:
         """Stop the inference thread after the current batch."""
@@ -103,9 +118,16 @@ class Batcher:
         return batch
 
     def _run(self, batch: list[GenRequest]) -> None:
-        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+        live = []
+        for r in batch:
+            if r.cancel.is_set():  # the client left while the request waited
+                r.future.cancel()
+                self.requests_cancelled += 1
+            if r.future.set_running_or_notify_cancel():
+                live.append(r)
         if not live:
             return
+        self.busy_since = time.monotonic()
         try:
             if live[0].task is not None:
                 result: Any = [live[0].task(self.host)]
@@ -116,11 +138,15 @@ class Batcher:
                     [r.prompt for r in live],
                     [r.params for r in live],
                     streamer=live[0].streamer,
+                    cancel=[r.cancel for r in live],
                 )
         except BaseException as exc:  # handed to the waiting request, which turns it into an HTTP error
             for r in live:
                 r.future.set_exception(exc)
             return
+        finally:
+            self.busy_since = None
+        self.requests_cancelled += sum(r.cancel.is_set() for r in live)
         self.batches_run += 1
         self.requests_run += len(live)
         for r, res in zip(live, result, strict=True):

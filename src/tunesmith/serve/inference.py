@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import ModelError
+from tunesmith.models.generate import StepLogprob
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Sampling:
     stop: tuple[str, ...] = ()
     n: int = 1
     seed: int | None = None
+    logprobs: int | None = None  # None: no log probabilities; k: the chosen token's and the k most likely
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Completion:
     text: str
     n_tokens: int
     finish_reason: str  # stop | length
+    logprobs: list[StepLogprob] | None = None  # one per generated token kept in ``text``
 
 
 @dataclass
@@ -62,6 +65,7 @@ class ModelHost:
     bases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     adapters: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)  # (base, path) -> name
     tokenizers: dict[str, Any] = field(default_factory=dict)
+    contexts: dict[str, int] = field(default_factory=dict)
     _tok_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def tokenizer(self, base: str) -> Any:
@@ -106,22 +110,49 @@ class ModelHost:
             self.adapters.move_to_end(key)
         else:
             if not (Path(path) / "adapter_config.json").exists():
-                raise ModelError(
-                    f"adapter directory {path} is missing", "the model or checkpoint was deleted"
-                )
+                raise ModelError(f"adapter directory {path} is missing", "the model or checkpoint was deleted")
             name = "a" + hashlib.sha1(path.encode()).hexdigest()[:12]  # module-dict keys cannot contain dots
-            if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
-                model.load_adapter(path, adapter_name=name)
-            else:
-                from peft import PeftModel
-
-                model = PeftModel.from_pretrained(model, path, adapter_name=name)
-                model.eval()
-                self.bases[base] = (model, tok)
+            try:
+                model = self._load_adapter(base, path, name)
+            except (OSError, ValueError, KeyError) as exc:  # deleted while loading (DELETE /v1/models)
+                raise ModelError(
+                    f"adapter directory {path} could not be loaded: {exc.__class__.__name__}",
+                    "the model or checkpoint was deleted; list models with GET /v1/models",
+                    param="model",
+                ) from exc
             self.adapters[key] = name
         model.set_adapter(self.adapters[key])
         self._evict(base, keep=key)
         return model
+
+    def _load_adapter(self, base: str, path: str, name: str) -> Any:
+        model, tok = self.bases[base]
+        if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
+            try:
+                model.load_adapter(path, adapter_name=name)
+            except BaseException:
+                with contextlib.suppress(ValueError, KeyError):  # a half-loaded adapter must not stay behind
+                    model.delete_adapter(name)
+                raise
+            return model
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path, adapter_name=name)
+        model.eval()
+        self.bases[base] = (model, tok)
+        return model
+
+    def context_length(self, base: str) -> int:
+        """The longest sequence ``base`` accepts (prompt plus completion), from its config."""
+        with self._tok_lock:
+            if base not in self.contexts:
+                from transformers import AutoConfig
+
+                from tunesmith.models.registry import resolve_model
+
+                config = AutoConfig.from_pretrained(resolve_model(base))
+                self.contexts[base] = int(getattr(config, "max_position_embeddings", None) or 2048)
+            return self.contexts[base]
 
     def _evict(self, base: str, keep: tuple[str, str]) -> None:
         while len(self.adapters) > self.max_adapters:
@@ -147,41 +178,65 @@ class ModelHost:
 
 
 def generate(
-    host: ModelHost, target: Target, prompts: list[list[int]], params: list[Sampling], streamer: Any = None
+    host: ModelHost,
+    target: Target,
+    prompts: list[list[int]],
+    params: list[Sampling],
+    streamer: Any = None,
+    cancel: list[threading.Event] | None = None,
 ) -> list[list[Completion]]:
     """Generate for several prompts of one target in one left-padded batch.
 
-    The batch shares ``params[0]``'s temperature/top_p/stop (the batcher groups by them) and runs to the
-    largest ``max_tokens``; each request is then cut to its own budget and stop sequences.
+    The batch shares ``params[0]``'s temperature/top_p/stop/logprobs (the batcher groups by them) and runs to
+    the largest ``max_tokens``; each request is then cut to its own budget and stop sequences. A request whose
+    ``cancel`` event is set (its client went away) stops at the next decode step; the batch ends when every
+    row has finished or been cancelled.
 
     Returns:
         For each prompt, ``n`` completions.
     """
     import torch
 
-    from tunesmith.models.generate import end_token_ids, generate_ids
+    from tunesmith.models.generate import CancelledRows, LogprobRecorder, end_token_ids, generate_rows
 
     model, tok, ctx = host.activate(target)
     first = params[0]
     if first.seed is not None:
-        torch.manual_seed(first.seed)
+        torch.manual_seed(first.seed % 2**64)  # OpenAI seeds are signed 64-bit; torch takes [0, 2**64)
     extra: dict[str, Any] = {"streamer": streamer} if streamer is not None else {}
     if first.stop:
         extra.update(stop_strings=list(first.stop), tokenizer=tok)
     # Greedy decoding gives n identical choices: generate one and repeat it (transformers refuses n > 1 there).
     n_gen = first.n if first.temperature > 0 else 1
-    with ctx:
-        new = generate_ids(model, tok, prompts, max(p.max_tokens for p in params), first.temperature,
-                           first.top_p, num_return_sequences=n_gen, **extra)
+    recorder = LogprobRecorder(first.logprobs) if first.logprobs is not None else None
     stop_ids = end_token_ids(model, tok)
+    if streamer is not None and hasattr(streamer, "end_ids"):  # tunesmith's streamer follows each row's end
+        streamer.end_ids, streamer.recorder = stop_ids, recorder
+    with ctx:
+        out = generate_rows(
+            model,
+            tok,
+            prompts,
+            max(p.max_tokens for p in params),
+            first.temperature,
+            first.top_p,
+            recorder=recorder,
+            cancelled=CancelledRows(cancel, n_gen) if cancel else None,
+            num_return_sequences=n_gen,
+            **extra,
+        )
     results = []
     for i, p in enumerate(params):
-        rows = new[i * n_gen : (i + 1) * n_gen] * (first.n // n_gen)
-        results.append([finish_completion(tok, row, stop_ids, p) for row in rows])
+        rows = list(range(i * n_gen, (i + 1) * n_gen)) * (first.n // n_gen)
+        results.append(
+            [finish_completion(tok, out.rows[r], stop_ids, p, out.logprobs[r] if out.logprobs else None) for r in rows]
+        )
     return results
 
 
-def finish_completion(tok: Any, row: list[int], stop_ids: set[int], p: Sampling) -> Completion:
+def finish_completion(
+    tok: Any, row: list[int], stop_ids: set[int], p: Sampling, logprobs: list[StepLogprob] | None = None
+) -> Completion:
     """Cut one generated row at its end token, its token budget and its first stop sequence."""
     from tunesmith.models.generate import split_at_end
 
@@ -191,9 +246,24 @@ def finish_completion(tok: Any, row: list[int], stop_ids: set[int], p: Sampling)
         tokens, reason = tokens[: p.max_tokens], "length"
     text = tok.decode(tokens, skip_special_tokens=True)
     cut = cut_at_stop(text, p.stop)
+    kept = len(tokens)
     if cut is not None:
         text, reason = cut, "stop"
-    return Completion(text=text, n_tokens=len(tokens), finish_reason=reason)
+        kept = tokens_covering(tok, tokens, len(cut))
+    return Completion(
+        text=text,
+        n_tokens=len(tokens),
+        finish_reason=reason,
+        logprobs=logprobs[:kept] if logprobs is not None else None,
+    )
+
+
+def tokens_covering(tok: Any, tokens: list[int], n_chars: int) -> int:
+    """How many of ``tokens`` it takes for their text to reach ``n_chars`` characters."""
+    for k in range(len(tokens) + 1):
+        if len(tok.decode(tokens[:k], skip_special_tokens=True)) >= n_chars:
+            return k
+    return len(tokens)
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
