@@ -78,8 +78,8 @@ async def _ask_teacher(
     """Paraphrase requests for every user turn, then (optionally) rewrite requests for every answer."""
     async with TeacherClient(cfg.teacher, cache) as teacher:
         jobs = {
-            (line, i): paraphrase_job(m.content or "", cfg.variations)
-            for line, ex in sources
+            (s, i): paraphrase_job(m.content or "", cfg.variations)
+            for s, (_, ex) in enumerate(sources)
             for i, m in enumerate(ex.messages)
             if m.role == "user"
         }
@@ -87,8 +87,8 @@ async def _ask_teacher(
         rewrites: dict = {}
         if cfg.rewrite_answers:
             jobs = {
-                (line, i): rewrite_job(m.content)
-                for line, ex in sources
+                (s, i): rewrite_job(m.content)
+                for s, (_, ex) in enumerate(sources)
                 for i, m in enumerate(ex.messages)
                 if m.role == "assistant" and m.content
             }
@@ -136,10 +136,10 @@ def build_variations(
     for line, ex in sources:
         index.add(f"line {line}", _user_text(ex.messages))
     rows, rejects = [], []
-    for line, ex in sources:
+    for s, (line, ex) in enumerate(sources):
         if cfg.include_originals:
             rows.append(ex.to_openai())
-        for k, candidate in enumerate(_candidates(cfg, line, ex, paraphrases, rewrites)):
+        for k, candidate in enumerate(_candidates(cfg, s, line, ex, paraphrases, rewrites)):
             reason = candidate if isinstance(candidate, str) else _check(candidate, index)
             report.requested += 1
             if reason is None:
@@ -154,9 +154,12 @@ def build_variations(
 
 
 def _candidates(
-    cfg: AugmentConfig, line: int, ex: ChatExample, paraphrases: dict, rewrites: dict
+    cfg: AugmentConfig, s: int, line: int, ex: ChatExample, paraphrases: dict, rewrites: dict
 ) -> list[dict | str]:
-    """``cfg.variations`` new examples for one source, or a reason string where one cannot be built."""
+    """``cfg.variations`` new examples for source ``s`` (at ``line``), or a reason where one cannot be built.
+
+    Replies are keyed by (source index, message index): a JSON array file can hold several sources on a line.
+    """
     out: list[dict | str] = []
     for k in range(cfg.variations):
         messages: list[dict[str, Any]] = []
@@ -164,13 +167,13 @@ def _candidates(
         for i, m in enumerate(ex.messages):
             msg = m.to_openai()
             if m.role == "user":
-                texts, problem = _paraphrase_texts(paraphrases[(line, i)], cfg.variations)
+                texts, problem = _paraphrase_texts(paraphrases[(s, i)], cfg.variations)
                 msg["content"] = texts[k] if texts and k < len(texts) else None
                 problem = problem or (
                     None if msg["content"] else f"teacher returned fewer than {k + 1} paraphrases"
                 )
-            elif (line, i) in rewrites:
-                answer = rewrites[(line, i)]
+            elif (s, i) in rewrites:
+                answer = rewrites[(s, i)]
                 problem = problem or (
                     f"answer rewrite failed: {answer}"
                     if isinstance(answer, Exception)

@@ -43,7 +43,9 @@ class AugmentConfig(BaseModel):
     """`tunesmith data augment`: paraphrase user turns through a teacher, keep (or restyle) the answers."""
 
     model_config = ConfigDict(extra="forbid")
-    input: Path = Field(description="Source dataset (OpenAI chat JSONL).")
+    input: Path = Field(
+        description="Source dataset in any format `data validate` reads (OpenAI, Alpaca, ShareGPT, CSV, logs)."
+    )
     output: Path = Field(description="Where to write originals + accepted variations (JSONL).")
     teacher: TeacherSettings
     variations: int = Field(default=3, ge=1, le=20, description="Paraphrases requested per user turn.")
@@ -60,7 +62,10 @@ class DistillConfig(BaseModel):
     """`tunesmith data distill`: a teacher answers user prompts; optional judge and JSON-schema filters."""
 
     model_config = ConfigDict(extra="forbid")
-    prompts: Path = Field(description="Prompts: .txt (one per line) or .jsonl ({'prompt'} or {'messages'}).")
+    prompts: Path = Field(
+        description="Prompts: .txt (one per line), .jsonl ({'prompt'} or {'messages'}), or a dataset in any "
+        "format `data validate` reads (cut after its last user turn)."
+    )
     output: Path = Field(description="Where to write the distilled training set (JSONL).")
     teacher: TeacherSettings
     system: str | None = Field(

@@ -1,9 +1,9 @@
 """`tunesmith data distill`: a teacher model answers a set of user prompts, producing a training set.
 
-``run_distill(cfg)`` steps: read the prompts (text lines, ``{"prompt"}`` or ``{"messages"}`` JSONL, all bad
-lines reported at once), drop near-duplicate prompts before paying for them, ask the teacher, keep answers
-that are non-empty, match the JSON schema (if given) and score at least ``min_score`` with the judge (if
-given), and write them with their provenance; every drop goes to the rejects file with its reason.
+``run_distill(cfg)`` steps: read the prompts (text lines, ``{"prompt"}`` or ``{"messages"}`` JSONL, or any
+dataset format; all bad lines reported at once), drop near-duplicate prompts before paying for them, ask the
+teacher, keep answers that are non-empty, match the JSON schema (if given) and score at least ``min_score``
+with the judge (if given), and write them with their provenance; every drop goes to the rejects file with its reason.
 
 Pointing ``--teacher`` at a hosted fine-tuned model (``ft:...``) moves its behaviour onto an open model:
 distill, train, then compare both with ``tunesmith eval``.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from tunesmith.augment.config import DistillConfig, cache_path, rejects_path
 from tunesmith.augment.near_dup import NearDupIndex
 from tunesmith.augment.report import RunReport, check_example
 from tunesmith.augment.runner import Job, run_jobs
+from tunesmith.data.formats import detect_format
+from tunesmith.data.load import load_numbered_examples
 from tunesmith.errors import ConfigError, DatasetError
 
 DISTILL_VERSION = "distill-v1"
@@ -35,6 +38,7 @@ JUDGE_SYSTEM = (
 )
 
 Prompt = tuple[int, list[dict[str, Any]]]  # (source line, messages ending with a user turn)
+DATASET_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")  # read as datasets; any other suffix is one prompt a line
 
 
 def run_distill(cfg: DistillConfig, *, show_progress: bool = True) -> RunReport:
@@ -83,25 +87,27 @@ async def _distill(
     report: RunReport,
     show_progress: bool,
 ) -> list[dict]:
-    """Teacher answers, the schema filter, then the judge filter; returns the accepted examples."""
+    """Teacher answers, the schema filter, then the judge filter; returns the accepted examples.
+
+    Answers are keyed by the prompt's index: a JSON array file can hold several prompts on one line.
+    """
     async with TeacherClient(cfg.teacher, cache) as teacher:
-        answers = await run_jobs(
-            teacher, {line: Job(msgs) for line, msgs in prompts}, "distilling", show_progress=show_progress
-        )
+        jobs = {k: Job(msgs) for k, (_, msgs) in enumerate(prompts)}
+        answers = await run_jobs(teacher, jobs, "distilling", show_progress=show_progress)
     report.add_client(teacher)
     candidates = {}
-    for line, msgs in prompts:
+    for k, (line, msgs) in enumerate(prompts):
         row = {"messages": [*msgs, {"role": "assistant", "content": ""}], "metadata": _provenance(cfg, line)}
-        reason = check_answer(answers[line], schema, row)
+        reason = check_answer(answers[k], schema, row)
         report.requested += 1
         if reason:
             _reject(rejects, report, line, msgs, reason)
         else:
-            candidates[line] = row
+            candidates[k] = row
     if cfg.judge is not None and candidates:
         await _judge(cfg, candidates, cache, rejects, report, show_progress)
     report.accepted = len(candidates)
-    return [candidates[line] for line, _ in prompts if line in candidates]
+    return [candidates[k] for k in range(len(prompts)) if k in candidates]
 
 
 async def _judge(
@@ -115,12 +121,12 @@ async def _judge(
     """Score each candidate with the judge; drop those below ``cfg.min_score`` (in place)."""
     assert cfg.judge is not None
     async with TeacherClient(cfg.judge, cache) as judge:
-        jobs = {line: judge_job(row["messages"]) for line, row in candidates.items()}
+        jobs = {k: judge_job(row["messages"]) for k, row in candidates.items()}
         scores = await run_jobs(judge, jobs, "judging", show_progress=show_progress)
     report.add_client(judge)
-    for line in list(candidates):
-        row = candidates[line]
-        result = scores[line]
+    for k in list(candidates):
+        row = candidates[k]
+        result = scores[k]
         score = parse_score(result.text) if isinstance(result, CachedResponse) else None
         row["metadata"]["distill"].update(
             judge=cfg.judge.model, judge_score=score, judge_prompt=JUDGE_VERSION
@@ -133,8 +139,8 @@ async def _judge(
                 if score is None
                 else f"judge score below --min-score: {score:g} < {cfg.min_score:g}"
             )
-            _reject(rejects, report, line, row["messages"][:-1], why)
-            del candidates[line]
+            _reject(rejects, report, row["metadata"]["distill"]["source_line"], row["messages"][:-1], why)
+            del candidates[k]
 
 
 def check_answer(result: Any, schema: dict | None, row: dict) -> str | None:
@@ -209,29 +215,61 @@ def read_prompts(path: Path, system: str | None) -> list[Prompt]:
     """Prompts with their line numbers; one DatasetError lists every bad line.
 
     A ``.txt`` file has one prompt per line; a ``.jsonl`` file has ``{"prompt": "..."}`` or
-    ``{"messages": [...]}`` per line (an existing dataset works: turns after the last user turn are dropped).
+    ``{"messages": [...]}`` per line; an existing dataset in any supported format (OpenAI, Alpaca, ShareGPT,
+    CSV, logs; detected as ``data validate`` does) gives its conversations up to their last user turn.
     """
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file", "check the prompts path")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl" and detect_format(path) == "openai":
+        out = _line_prompts(path, _jsonl_prompt)
+    elif suffix in DATASET_SUFFIXES:
+        out = _dataset_prompts(path)
+    else:
+        out = _line_prompts(path, lambda raw: [{"role": "user", "content": raw.strip()}])
+    if system is not None:
+        out = [(line, [{"role": "system", "content": system}, *[m for m in msgs if m["role"] != "system"]])
+               for line, msgs in out]
+    if not out:
+        raise DatasetError(f"{path}: no prompts", "add one prompt per line")
+    return out
+
+
+def _line_prompts(path: Path, parse: Callable[[str], list[dict[str, Any]] | str]) -> list[Prompt]:
+    """One prompt per non-blank line, parsed by ``parse`` (messages, or what is wrong with the line)."""
     out, bad = [], []
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip():
             continue
-        msgs = [{"role": "user", "content": raw.strip()}] if path.suffix != ".jsonl" else _jsonl_prompt(raw)
+        msgs = parse(raw)
         if isinstance(msgs, str):
             bad.append(f"  {path} line {lineno}: {msgs}")
-            continue
-        if system is not None:
-            msgs = [{"role": "system", "content": system}, *[m for m in msgs if m["role"] != "system"]]
-        out.append((lineno, msgs))
+        else:
+            out.append((lineno, msgs))
     if bad:
         raise DatasetError(
             f"{path}: {len(bad)} bad prompt line(s):\n" + "\n".join(bad[:20]),
             'each line must be {"prompt": "..."} or {"messages": [...]} with a user turn',
         )
-    if not out:
-        raise DatasetError(f"{path}: no prompts", "add one prompt per line")
+    return out
+
+
+def _dataset_prompts(path: Path) -> list[Prompt]:
+    """Each example of a dataset file (format detected), cut after its last user turn."""
+    out, bad = [], []
+    for line, ex in load_numbered_examples(path):
+        msgs = [{"role": m.role, "content": m.content} for m in getattr(ex, "messages", [])]
+        last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=None)
+        if last_user is None:
+            bad.append(f"  {path} line {line}: no user turn")
+        else:
+            out.append((line, msgs[: last_user + 1]))
+    if bad:
+        raise DatasetError(
+            f"{path}: {len(bad)} example(s) without a user turn:\n" + "\n".join(bad[:20]),
+            "every example needs a user turn for the teacher to answer",
+        )
     return out
 
 

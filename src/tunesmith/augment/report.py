@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tunesmith.augment.client import TeacherClient
 from tunesmith.data.checks import find_errors
-from tunesmith.data.load import iter_jsonl_records, load_examples
+from tunesmith.data.load import load_numbered_examples
 from tunesmith.data.schema import ChatExample
 
 
@@ -78,11 +78,12 @@ class RunReport:
 
 
 def load_sources(path: Path) -> list[tuple[int, ChatExample]]:
-    """Every chat example of ``path`` with its line number; one DatasetError lists all bad records."""
-    load_examples(path)  # raises, naming every bad line, before any teacher call is paid for
-    return [
-        (rec.line, rec.example) for rec in iter_jsonl_records(path) if isinstance(rec.example, ChatExample)
-    ]
+    """Every chat example of ``path`` (any supported format, detected) with its line number.
+
+    Raises:
+        DatasetError: one error listing every bad record, before any teacher call is paid for.
+    """
+    return [(line, ex) for line, ex in load_numbered_examples(path) if isinstance(ex, ChatExample)]
 
 
 def check_example(row: dict[str, Any]) -> str | None:

@@ -201,11 +201,22 @@ def load_examples(
     Raises:
         DatasetError: the file is missing, or some records are invalid (all are listed, with line and field).
     """
+    return [example for _, example in load_numbered_examples(path, kind, fmt, options)]
+
+
+def load_numbered_examples(
+    path: str | Path, kind: str = "chat", fmt: str = "auto", options: Any = None
+) -> list[tuple[int, ChatExample | PreferenceExample]]:
+    """Like :func:`load_examples`, each example with the line its record starts on (for provenance).
+
+    Raises:
+        DatasetError: the file is missing, or some records are invalid (all are listed, with line and field).
+    """
     path = Path(path)
     examples, bad = [], []
     for rec in iter_records(path, kind, fmt, options):
         if rec.example is not None:
-            examples.append(rec.example)
+            examples.append((rec.line, rec.example))
         else:
             bad.append(rec)
     if bad:

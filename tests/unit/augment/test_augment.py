@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REPO, chat, write_jsonl
+from tests.unit.augment.conftest import SENTENCES
 from tunesmith.augment.augment import parse_paraphrases, run_augment
 from tunesmith.augment.config import AugmentConfig, TeacherSettings
 from tunesmith.cli import app
@@ -220,3 +221,24 @@ def test_killed_run_resumes_without_repeating_finished_requests(teacher, tmp_pat
     assert not set(second) & set(cached_first)  # nothing finished was paid for twice
     assert len(second) == 12 - len(cached_first)
     assert len(read(out)) == 12 * 3
+
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt"])
+def test_augment_reads_alpaca_and_sharegpt_sources(teacher, tmp_path, fmt):
+    questions = SENTENCES[:2]
+    if fmt == "alpaca":
+        rows = [{"instruction": q, "input": "", "output": "yes"} for q in questions]
+    else:
+        rows = [{"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": "yes"}]} for q in questions]
+    src = write_jsonl(tmp_path / "a.jsonl", rows) if fmt == "alpaca" else tmp_path / "s.json"
+    if fmt == "sharegpt":  # a one-line JSON array: both sources start on line 1
+        src.write_text(json.dumps(rows))
+    out = tmp_path / "aug.jsonl"
+    report = run_augment(config(teacher, src, out, variations=2), show_progress=False)
+    assert report.sources == 2 and report.accepted == 4 and report.written == 6
+    users = [r["messages"][0]["content"] for r in read(out)]
+    assert users[0] == questions[0] and users[3] == questions[1]
+    assert users[1].startswith("Variant 1:") and users[5].startswith("Variant 2:")
+    assert all(r["messages"][1] == {"role": "assistant", "content": "yes"} for r in read(out))
+    assert read(out)[4]["metadata"]["augment"]["source_line"] == (2 if fmt == "alpaca" else 1)

@@ -164,3 +164,23 @@ def test_cli_distill_with_judge(teacher, tmp_path):
         "1 accepted of 2 candidates" in result.output and "judge score below --min-score: 1" in result.output
     )
     assert len(read(out)) == 1
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "csv"])
+def test_distill_reads_prompts_from_alpaca_sharegpt_and_csv_datasets(teacher, tmp_path, fmt):
+    questions = ["How do I reset my password?", "Where is my order?"]
+    if fmt == "alpaca":
+        src = write_jsonl(tmp_path / "a.jsonl", [{"instruction": q, "input": "", "output": "old"} for q in questions])
+    elif fmt == "sharegpt":
+        src = tmp_path / "s.json"  # a JSON array, as ShareGPT dumps usually are
+        turns = [[{"from": "human", "value": q}, {"from": "gpt", "value": "old"}] for q in questions]
+        src.write_text(json.dumps([{"conversations": t} for t in turns]))
+    else:
+        src = tmp_path / "c.csv"
+        src.write_text("question,answer\n" + "".join(f'"{q}",old\n' for q in questions))
+    out = tmp_path / "d.jsonl"
+    report = run_distill(config(teacher, src, out), show_progress=False)
+    assert report.sources == 2 and report.accepted == 2
+    assert [r["messages"] for r in read(out)] == [
+        [{"role": "user", "content": q}, {"role": "assistant", "content": f"Answer to: {q}"}] for q in questions
+    ]
