@@ -28,6 +28,7 @@ from tunesmith.augment.runner import Job, run_jobs
 from tunesmith.data.formats import detect_format
 from tunesmith.data.load import load_numbered_examples
 from tunesmith.errors import ConfigError, DatasetError
+from tunesmith.judge_score import find_score
 
 DISTILL_VERSION = "distill-v1"
 JUDGE_VERSION = "judge-v1"
@@ -177,12 +178,9 @@ def schema_problem(answer: str, schema: dict) -> str | None:
 
 
 def parse_score(text: str) -> float | None:
-    """The first number in a judge's reply, if it lies in 1..10."""
-    match = re.search(r"\d+(?:\.\d+)?", text)
-    if not match:
-        return None
-    score = float(match.group())
-    return score if 1 <= score <= 10 else None
+    """The judge's 1-10 score (:func:`~tunesmith.judge_score.find_score`); None if absent or outside 1..10."""
+    score = find_score(text)
+    return score if score is not None and 1 <= score <= 10 else None
 
 
 def judge_job(messages: list[dict[str, Any]]) -> Job:

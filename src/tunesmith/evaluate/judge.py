@@ -1,7 +1,8 @@
 """LLM-as-judge through any OpenAI-compatible endpoint: pointwise 0-10 scores and pairwise A/B with swap.
 
 Parsing is robust and pure: the judge may answer JSON (``{"score": 7, "reasoning": ...}``), or text like
-``Score: 7``, ``7/10``, ``Winner: A``, ``[[B]]`` or ``tie``. Unparseable replies are kept (raw) with no score.
+``Score: 7``, ``7/10``, ``On a scale of 1-10: 8`` (:mod:`tunesmith.judge_score`), ``Winner: A``, ``[[B]]``
+or ``tie``. Unparseable replies are kept (raw) with no score.
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ from typing import Any
 from tunesmith.errors import ConfigError, ServeError
 from tunesmith.evaluate.config import JudgeSettings
 from tunesmith.evaluate.metrics import parse_json
+from tunesmith.judge_score import find_score
 
-_SCORE_PATTERNS = [
-    re.compile(r"(?:score|rating|grade)\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?", re.IGNORECASE),
-    re.compile(r"(\d+(?:\.\d+)?)\s*/\s*10\b"),
-    re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]"),
-    re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$"),
-]
 _WINNER_PATTERNS = [
     re.compile(r"\[\[\s*(A|B|tie|C)\s*\]\]", re.IGNORECASE),
     re.compile(
@@ -53,7 +49,7 @@ Reply with JSON only: {{"reasoning": "<one or two sentences>", "winner": "A" | "
 
 
 def parse_score(text: str) -> float | None:
-    """A 0-10 score from a judge reply (JSON ``score``/``rating`` or text), clipped; None if absent."""
+    """A 0-10 score from a judge reply (JSON ``score``/``rating``, else ``find_score``), clipped; None if absent."""
     obj = parse_json(text)
     if isinstance(obj, dict):
         for key in ("score", "rating", "grade"):
@@ -62,11 +58,8 @@ def parse_score(text: str) -> float | None:
                 return min(10.0, max(0.0, float(value)))
             if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
                 return min(10.0, max(0.0, float(value)))
-    for pattern in _SCORE_PATTERNS:
-        m = pattern.search(text.strip())
-        if m:
-            return min(10.0, max(0.0, float(m.group(1))))
-    return None
+    score = find_score(text)
+    return None if score is None else min(10.0, max(0.0, score))
 
 
 def parse_winner(text: str) -> str | None:

@@ -109,6 +109,19 @@ def test_parse_score():
     assert parse_score("none") is None and parse_score("42") is None and parse_score("0") is None
 
 
+@pytest.mark.parametrize(
+    ("reply", "score"),
+    [
+        ("On a scale of 1-10: 8", 8.0),
+        ("Score (1-10): 6", 6.0),
+        ("On a scale from 1 (useless) to 10 (perfect), I give it 9.", 9.0),
+        ("I rate it 7 out of 10; it misses 2 details.", 7.0),
+    ],
+)
+def test_parse_score_skips_the_restated_scale(reply, score):
+    assert parse_score(reply) == score
+
+
 def test_bad_prompt_lines_are_all_reported(tmp_path):
     src = write_jsonl(
         tmp_path / "p.jsonl", [{"prompt": "ok"}, "{oops", {"messages": [{"role": "system"}]}, [1]]
