@@ -17,7 +17,7 @@ from tunesmith.serve.tools import parse_tool_calls, template_supports_tools
 HI = [{"role": "user", "content": "hi"}]
 HERMES_TEMPLATE = (
     "{% if tools %}<|im_start|>system\nTools:\n{% for t in tools %}{{ t | tojson }}\n{% endfor %}"
-    "Call one as <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call><|im_end|>\n{% endif %}"
+    'Call one as <tool_call>{"name": ..., "arguments": ...}</tool_call><|im_end|>\n{% endif %}'
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -59,9 +59,7 @@ def test_hermes_tool_calls_are_parsed_and_content_kept(smol_tokenizer):
     text = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     content, calls = parse_tool_calls(text, smol_tokenizer, "", [])
     assert content == "Let me check."
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
-        ("get_weather", {"city": "Paris"})
-    ]
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
     assert calls[0].id.startswith("call_")
     assert parse_tool_calls("no call here", smol_tokenizer, "", []) == ("no call here", [])
     unclosed = '<tool_call>{"name": "f", "arguments": {}}'  # cut by max_tokens before the closing tag
