@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunesmith-setup
 
-.PHONY: setup chromium demo test lint bench clean
+.PHONY: setup chromium postgresql demo test lint bench clean
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium postgresql
 
 # Chromium renders report.html for the screenshot test; where it cannot be installed that test is skipped.
 chromium:
@@ -14,6 +14,13 @@ chromium:
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 	  echo "note: chromium is not installed (needs apt-get as root); the report screenshot test will be skipped"
+
+# PostgreSQL backs the --database-url integration test (its own throwaway cluster); skipped where it is missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1; }; }; } || \
+	  echo "note: postgresql is not installed (needs apt-get as root); the PostgreSQL test will be skipped"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

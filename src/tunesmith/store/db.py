@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tunesmith.errors import ServeError
@@ -29,7 +32,7 @@ def make_engine(url: str) -> Engine:
     sqlite_args = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     kwargs = sqlite_args if is_sqlite else {"pool_pre_ping": True}
     try:
-        engine = create_engine(url, **kwargs)
+        engine = create_engine(url, json_serializer=dumps_json, **kwargs)
         if is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(engine)
@@ -41,6 +44,25 @@ def make_engine(url: str) -> Engine:
             param="database_url",
         ) from exc
     return engine
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for a JSON column, non-finite floats (a diverged run's NaN loss) stored as null.
+
+    PostgreSQL's json type rejects ``NaN``/``Infinity``, and a NaN read back from SQLite cannot be sent in a
+    JSON response, so both backends store null.
+    """
+    return json.dumps(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -75,8 +97,17 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on clean exit, rolled back on error."""
-        with self._factory() as s, s.begin():
-            yield s
+        try:
+            with self._factory() as s, s.begin():
+                yield s
+        except DataError as exc:
+            # The database refused a value (PostgreSQL: a string longer than its column, a NUL character;
+            # SQLite accepts both): the request's data is at fault, so a 400 rather than a 500.
+            reason = str(exc.orig).splitlines()[0] if exc.orig is not None else exc.__class__.__name__
+            raise ServeError(
+                f"the database refused a value: {reason}",
+                "shorten the value or remove NUL characters from it",
+            ) from exc
 
     def close(self) -> None:
         """Release pooled connections."""
