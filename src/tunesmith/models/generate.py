@@ -78,6 +78,29 @@ class LogprobRecorder:
         return out
 
 
+class OpenAIPenalties:
+    """A logits processor for OpenAI's ``presence_penalty``, ``frequency_penalty`` and ``logit_bias``.
+
+    Each generated token's logit is lowered by ``frequency`` times its count so far plus ``presence`` if it
+    occurred at all (counted over the generated part only, as OpenAI documents), and ``bias`` is added.
+    """
+
+    def __init__(self, prompt_width: int, presence: float, frequency: float, bias: dict[int, float]) -> None:
+        self.width, self.presence, self.frequency, self.bias = prompt_width, presence, frequency, bias
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.bias:
+            ids = torch.tensor(list(self.bias), device=scores.device)
+            scores[:, ids] += torch.tensor(list(self.bias.values()), dtype=scores.dtype, device=scores.device)
+        generated = input_ids[:, self.width :]
+        if generated.shape[1] and (self.presence or self.frequency):
+            counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+            scores = scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        return scores
+
+
 class CancelledRows:
     """A stopping criterion: row ``i`` is finished once ``events[i // per_event]`` is set (client gone)."""
 
@@ -134,9 +157,11 @@ def generate_rows(
     top_p: float = 1.0,
     recorder: LogprobRecorder | None = None,
     cancelled: CancelledRows | None = None,
+    penalties: tuple[float, float, dict[int, float]] | None = None,
     **extra: Any,
 ) -> Generated:
-    """:func:`generate_ids` with optional log probabilities (``recorder``) and per-row cancellation."""
+    """:func:`generate_ids` with optional log probabilities (``recorder``), per-row cancellation and OpenAI's
+    ``(presence, frequency, logit_bias)`` penalties (applied after the recorder: logprobs are the model's)."""
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -145,8 +170,11 @@ def generate_rows(
     input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # (batch, width), left padded
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     device = next(model.parameters()).device
-    if recorder is not None:
-        extra["logits_processor"] = LogitsProcessorList([recorder])
+    processors = [recorder] if recorder is not None else []
+    if penalties is not None:
+        processors.append(OpenAIPenalties(width, *penalties))
+    if processors:
+        extra["logits_processor"] = LogitsProcessorList(processors)
     if cancelled is not None:
         extra["stopping_criteria"] = StoppingCriteriaList([cancelled])
     with torch.inference_mode():

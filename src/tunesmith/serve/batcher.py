@@ -8,6 +8,7 @@ requests run alone (a seed fixes one sequence of random draws; the streamer foll
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import queue
 import threading
@@ -38,8 +39,7 @@ class GenRequest:
         """Requests with equal keys share a batch; None: run alone."""
         if self.streamer is not None or self.task is not None or self.params.seed is not None:
             return None
-        p = self.params
-        return (self.target.key, p.temperature, p.top_p, p.stop, p.n, p.logprobs)
+        return (self.target.key, dataclasses.replace(self.params, max_tokens=0))  # all but the budget
 
 
 class Batcher:

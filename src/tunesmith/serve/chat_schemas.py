@@ -133,6 +133,14 @@ class ChatCompletionCreate(BaseModel):
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = Field(
+        default=None, max_length=300, description="Token id (as a string) -> bias in [-100, 100]."
+    )
+    response_format: dict[str, Any] | None = Field(
+        default=None, description='Only {"type": "text"} for now; JSON modes come with structured generation.'
+    )
     user: str | None = None
 
     @model_validator(mode="before")
@@ -153,11 +161,43 @@ class ChatCompletionCreate(BaseModel):
             raise ValueError(f"each stop sequence may have at most {MAX_STOP_CHARS} characters")
         return stop
 
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_biases(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for key, value in (bias or {}).items():
+            if not key.isdigit():
+                raise ValueError(f"logit_bias keys are token ids, got {key!r}")
+            if not -100 <= value <= 100:
+                raise ValueError(f"logit_bias values lie in [-100, 100], got {value} for token {key}")
+        return bias
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+        if fmt is not None and fmt.get("type", "text") != "text":
+            raise ValueError(
+                f"response_format type {fmt.get('type')!r} is not supported yet (constrained JSON decoding is "
+                "planned); ask for JSON in the prompt, or drop response_format"
+            )
+        return fmt
+
     @model_validator(mode="after")
     def _check_combinations(self) -> ChatCompletionCreate:
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs=true")
         return self
+
+    def token_biases(self, vocab_size: int) -> tuple[tuple[int, float], ...]:
+        """``logit_bias`` as (token id, bias) pairs.
+
+        Raises:
+            ValueError: a token id outside the model's vocabulary.
+        """
+        pairs = tuple((int(k), float(v)) for k, v in (self.logit_bias or {}).items())
+        bad = [t for t, _ in pairs if t >= vocab_size]
+        if bad:
+            raise ValueError(f"logit_bias token ids {bad} are outside the model's vocabulary of {vocab_size}")
+        return pairs
 
     def stop_list(self) -> list[str]:
         """Stop sequences as a list (empty strings dropped)."""

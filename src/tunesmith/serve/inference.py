@@ -44,6 +44,16 @@ class Sampling:
     n: int = 1
     seed: int | None = None
     logprobs: int | None = None  # None: no log probabilities; k: the chosen token's and the k most likely
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias) pairs
+
+    @property
+    def penalties(self) -> tuple[float, float, dict[int, float]] | None:
+        """``(presence, frequency, logit_bias)`` when any is set, else None."""
+        if not (self.presence_penalty or self.frequency_penalty or self.logit_bias):
+            return None
+        return self.presence_penalty, self.frequency_penalty, dict(self.logit_bias)
 
 
 @dataclass
@@ -187,7 +197,7 @@ def generate(
 ) -> list[list[Completion]]:
     """Generate for several prompts of one target in one left-padded batch.
 
-    The batch shares ``params[0]``'s temperature/top_p/stop/logprobs (the batcher groups by them) and runs to
+    The batch shares ``params[0]``'s sampling settings (the batcher groups by them) and runs to
     the largest ``max_tokens``; each request is then cut to its own budget and stop sequences. A request whose
     ``cancel`` event is set (its client went away) stops at the next decode step; the batch ends when every
     row has finished or been cancelled.
@@ -222,6 +232,7 @@ def generate(
             first.top_p,
             recorder=recorder,
             cancelled=CancelledRows(cancel, n_gen) if cancel else None,
+            penalties=first.penalties,
             num_return_sequences=n_gen,
             **extra,
         )

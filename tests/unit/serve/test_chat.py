@@ -37,6 +37,10 @@ def body(**kw) -> ChatCompletionCreate:
         ({"top_logprobs": 21, "logprobs": True}, "less than or equal to 20"),
         ({"messages": [{"role": "user", "content": "bad \udc80"}]}, "messages.0.content holds a lone"),
         ({"model": "ft:\udc80"}, "model holds a lone UTF-16 surrogate"),
+        ({"response_format": {"type": "json_object"}}, "response_format type 'json_object' is not supported"),
+        ({"logit_bias": {"hello": 5}}, "logit_bias keys are token ids"),
+        ({"logit_bias": {"5": 101}}, r"logit_bias values lie in \[-100, 100\]"),
+        ({"presence_penalty": 3}, "less than or equal to 2"),
     ],
 )
 def test_invalid_chat_requests_are_refused_by_the_schema(fields, match):
@@ -156,3 +160,27 @@ def test_an_adapter_deleted_before_loading_is_a_404_model_error(batcher, tiny_mo
     with pytest.raises(ModelError, match="could not be loaded") as info:
         future.result(timeout=60)
     assert info.value.status_code == 404 and info.value.param == "model"
+
+
+def test_openai_penalties_lower_repeated_tokens_and_add_biases():
+    import torch
+
+    from tunesmith.models.generate import OpenAIPenalties
+
+    ids = torch.tensor([[1, 2, 5, 5, 7]])  # a 2-token prompt, then 5, 5, 7 generated
+    out = OpenAIPenalties(2, presence=0.5, frequency=1.0, bias={9: 3.0})(ids, torch.zeros(1, 10))
+    assert out[0, 5] == pytest.approx(-2.5) and out[0, 7] == pytest.approx(-1.5)
+    assert out[0, 1] == 0 and out[0, 2] == 0  # prompt tokens are not penalised
+    assert out[0, 9] == pytest.approx(3.0)
+
+
+def test_logit_bias_steers_generation_and_shares_no_batch_with_plain_requests(batcher, tiny_model_dir):
+    base = str(tiny_model_dir)
+    tok = batcher.host.tokenizer(base)
+    forced = tok("yes", add_special_tokens=False)["input_ids"][0]
+    params = Sampling(max_tokens=4, temperature=0, logit_bias=((forced, 100.0),))
+    req = GenRequest(Target("tiny", base), prompt(batcher, base), params)
+    [done] = batcher.submit(req).result(timeout=60)
+    assert done.text == "yes" * 4
+    plain = GenRequest(Target("tiny", base), prompt(batcher, base), Sampling(max_tokens=4, temperature=0))
+    assert req.batch_key != plain.batch_key

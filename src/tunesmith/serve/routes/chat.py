@@ -92,6 +92,18 @@ def token_budget(body: ChatCompletionCreate, prompt_len: int, context: int) -> i
     return asked if asked is not None else min(DEFAULT_MAX_TOKENS, context - prompt_len)
 
 
+def logit_bias(body: ChatCompletionCreate, tok: Any) -> tuple[tuple[int, float], ...]:
+    """The request's ``logit_bias`` pairs, checked against the tokenizer's vocabulary.
+
+    Raises:
+        ServeError: a token id the model does not have (param ``logit_bias``).
+    """
+    try:
+        return body.token_biases(len(tok))
+    except ValueError as exc:
+        raise ServeError(str(exc), "use token ids of this model's tokenizer", param="logit_bias") from exc
+
+
 async def prepare(ctx: ServerContext, body: ChatCompletionCreate) -> Prepared:
     """Resolve the model, render the prompt with the model's own chat template (tools included), check it
     against the context and settle the sampling settings."""
@@ -114,6 +126,9 @@ async def prepare(ctx: ServerContext, body: ChatCompletionCreate) -> Prepared:
             n=body.n,
             seed=body.seed,
             logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+            presence_penalty=body.presence_penalty or 0.0,
+            frequency_penalty=body.frequency_penalty or 0.0,
+            logit_bias=logit_bias(body, tok),
         )
         return Prepared(target, prompt, params, tools, text, tok)
 
@@ -150,6 +165,18 @@ async def create_chat_completion(
     completions = await wait_unless_disconnected(request, ctx, req)
     if completions is None:
         return Response(status_code=499)  # nobody is listening any more
+    return build_completion(prep, completions)
+
+
+async def complete(ctx: ServerContext, body: ChatCompletionCreate) -> ChatCompletion:
+    """One non-streamed chat completion with no client connection to watch (``/v1/batches`` lines)."""
+    prep = await prepare(ctx, body)
+    future = ctx.batcher.submit(GenRequest(prep.target, prep.prompt, prep.params))
+    return build_completion(prep, await asyncio.wrap_future(future))
+
+
+def build_completion(prep: Prepared, completions: list[Completion]) -> ChatCompletion:
+    """The ``chat.completion`` object for a request's generated choices."""
     return ChatCompletion(
         id=completion_id(),
         created=int(time.time()),
