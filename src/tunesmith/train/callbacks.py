@@ -44,6 +44,7 @@ class MetricsCallback(TrainerCallback):
         self._t0: float | None = None
         self.last_row: dict[str, Any] = {}
         self.final: dict[str, float] = {}
+        self.final_by_step: dict[int, dict[str, float]] = {}  # ``final`` as it stood after each step's rows
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._t0 = time.perf_counter()
@@ -72,6 +73,7 @@ class MetricsCallback(TrainerCallback):
             self.step_time = 0.0
         self.last_row = row
         self.final.update({k: v for k, v in row.items() if k.startswith(("train_", "valid_"))})
+        self.final_by_step[state.global_step] = dict(self.final)
         if state.is_world_process_zero:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
@@ -139,15 +141,18 @@ class EpochEndEvalCallback(TrainerCallback):
 class EarlyStoppingCallback(TrainerCallback):
     """Stop when ``patience`` validations in a row bring no lower valid_loss; end with the best weights.
 
-    At each new best validation the trainable parameters (the adapter, for LoRA: a few MB) are copied; when
-    training ends after a worse validation they are restored, so ``adapter/`` holds the best model, as
+    At each new best validation the trainable parameters (the adapter, for LoRA: a few MB) are copied. When
+    training ends on any other weights (a worse validation, or steps trained after the best one and never
+    validated) they are restored, so ``adapter/`` holds the best validated model, as
     ``load_best_model_at_end`` does in transformers, without requiring a checkpoint at every validation.
+    ``restored_step`` then names the step whose weights were put back.
     """
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
         self.best = float("inf")
         self.best_step: int | None = None
+        self.restored_step: int | None = None
         self.bad = 0
         self._best_params: dict[str, Any] = {}
 
@@ -171,9 +176,9 @@ class EarlyStoppingCallback(TrainerCallback):
         return control
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        """Put back the weights of the best validation when a later one was worse."""
+        """Put back the weights of the best validation unless the run ended on exactly those weights."""
         model = kwargs.get("model")
-        if self.bad == 0 or not self._best_params or model is None:
+        if self.best_step in (None, state.global_step) or not self._best_params or model is None:
             return control
         import torch
 
@@ -181,6 +186,25 @@ class EarlyStoppingCallback(TrainerCallback):
             for name, param in model.named_parameters():
                 if name in self._best_params:
                     param.copy_(self._best_params[name])
+        self.restored_step = self.best_step
         if state.is_world_process_zero:
-            print(f"early stopping: restored the weights of step {self.best_step} (valid_loss {self.best:.4f})")
+            why = "a later validation was worse" if self.bad else "later steps were never validated"
+            print(
+                f"early stopping: restored the weights of step {self.best_step} (valid_loss {self.best:.4f}, "
+                f"the best validation; {why})"
+            )
         return control
+
+
+def final_metrics(callbacks: list[Any]) -> tuple[dict[str, float], int | None]:
+    """The run's final train/valid metrics and, when early stopping restored earlier weights, their step.
+
+    After a restore the final metrics are those of the restored step's validation (and the last train
+    metrics logged up to it), so run.json describes the weights that were saved.
+    """
+    metrics = next(cb for cb in callbacks if isinstance(cb, MetricsCallback))
+    early = next((cb for cb in callbacks if isinstance(cb, EarlyStoppingCallback)), None)
+    step = early.restored_step if early is not None else None
+    if step is None:
+        return dict(metrics.final), None
+    return dict(metrics.final_by_step.get(step, metrics.final)), step  # the step's validation logged a row

@@ -128,7 +128,8 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(
         default=None,
         ge=1,
-        description="Stop after N validations without a lower valid_loss (needs valid_file).",
+        description="Stop after N validations without a lower valid_loss (needs valid_file). The saved weights "
+        "and run.json's final metrics are then the best validation's (restored_step in run.json).",
     )
     logging_steps: int = Field(default=10, ge=1, description="Write train metrics every N steps.")
     report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(

@@ -71,7 +71,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     trainer.remove_callback(HfProgress)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     summary = summarize_run(
-        cfg, trainer, start, metrics.final, (len(train_rows), len(valid_rows or [])),
+        cfg, trainer, start, (len(train_rows), len(valid_rows or [])),
         preference_token_counts(trainer.train_dataset),
     )
     save_final_weights(cfg, trainer, summary)

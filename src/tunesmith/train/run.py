@@ -51,6 +51,7 @@ class TrainResult:
     bf16: bool
     truncated_examples: int = 0
     final_metrics: dict[str, float] = field(default_factory=dict)
+    restored_step: int | None = None  # early stopping put back this step's (best validated) weights
 
 
 def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
@@ -84,18 +85,18 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     prepare_output_dir(cfg, tok, resume)
     longest = max(e.n_tokens for e in train.examples + (valid.examples if valid else []))
     model = build_model(cfg, longest)
-    trainer, metrics = build_sft_trainer(cfg, model, tok, train, valid)
+    trainer = build_sft_trainer(cfg, model, tok, train, valid)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     summary = summarize_run(
-        cfg, trainer, start, metrics.final, (len(train.examples), len(valid.examples) if valid else 0),
+        cfg, trainer, start, (len(train.examples), len(valid.examples) if valid else 0),
         (train.trained_tokens, train.total_tokens), truncated_examples=train.truncated,
     )
     save_final_weights(cfg, trainer, summary)
     return summary
 
 
-def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid: Any) -> tuple[Any, Any]:
-    """The SftTrainer with tunesmith's collator and callbacks (returns it and its MetricsCallback)."""
+def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid: Any) -> Any:
+    """The SftTrainer with tunesmith's collator and callbacks."""
     from transformers.trainer_callback import PrinterCallback
     from transformers.trainer_callback import ProgressCallback as HfProgress
 
@@ -132,7 +133,7 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)
-    return trainer, metrics
+    return trainer
 
 
 def prepare_output_dir(cfg: TrainConfig, tok: Any, resume: bool) -> None:
@@ -153,17 +154,21 @@ def summarize_run(
     cfg: TrainConfig,
     trainer: Any,
     start: float,
-    final_metrics: dict[str, float],
     examples: tuple[int, int],
     tokens_per_epoch: tuple[int, int],
     truncated_examples: int = 0,
 ) -> TrainResult:
     """The run.json summary of a finished run (SFT or DPO).
 
+    The final metrics are those of the saved weights: after an early-stopping restore, the restored step's.
+
     Args:
         examples: (train, validation) example counts.
         tokens_per_epoch: (trained, total) tokens of one pass over the training data; scaled by the epochs run.
     """
+    from tunesmith.train.callbacks import final_metrics
+
+    metrics, restored_step = final_metrics(trainer.callback_handler.callbacks)
     epochs = float(trainer.state.epoch or 0.0)
     return TrainResult(
         status="succeeded",
@@ -183,7 +188,8 @@ def summarize_run(
         data_sha256=sha256_file(cfg.train_file),
         bf16=use_bf16(cfg),
         truncated_examples=truncated_examples,
-        final_metrics=final_metrics,
+        final_metrics=metrics,
+        restored_step=restored_step,
     )
 
 

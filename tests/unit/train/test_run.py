@@ -111,6 +111,25 @@ def test_resume_continues_exactly(tiny_model_dir, data, tmp_path):
     assert la[-1]["valid_loss"] == pytest.approx(lb[-1]["valid_loss"], rel=1e-4)
 
 
+def test_early_stopping_saves_the_best_validated_weights_with_their_metrics(tiny_model_dir, tmp_path):
+    # Training on "yes" answers makes the "no" answers of the validation set less likely at every step.
+    train = write_jsonl(tmp_path / "t.jsonl", [chat(f"Is {i} even?", "yes yes yes yes") for i in range(24)])
+    valid = write_jsonl(tmp_path / "v.jsonl", [chat(f"Is {i} even?", "no no no no") for i in range(8)])
+    cfg = config(
+        tiny_model_dir, tmp_path, tmp_path / "es", train_file=train, valid_file=valid, eval_steps=2,
+        save_steps=2, early_stopping_patience=1, max_steps=12,
+    )
+    result = run_training(cfg)
+    valid_rows = {r["step"]: r for r in rows(cfg.output_dir / "metrics.jsonl") if "valid_loss" in r}
+    assert list(valid_rows) == [2, 4] and valid_rows[4]["valid_loss"] > valid_rows[2]["valid_loss"]
+    run = json.loads((cfg.output_dir / "run.json").read_text())
+    assert run["restored_step"] == 2 == result.restored_step and run["steps"] == 4
+    assert run["final_metrics"]["valid_loss"] == valid_rows[2]["valid_loss"]  # not the last validation's
+    saved = load_file(cfg.output_dir / "adapter" / "adapter_model.safetensors")
+    best = load_file(cfg.output_dir / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
+    assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
+
+
 def test_full_finetune_writes_a_loadable_model(tiny_model_dir, data, tmp_path):
     from transformers import AutoModelForCausalLM
 
