@@ -43,7 +43,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
         MetricsCallback,
         ProgressCallback,
     )
-    from tunesmith.train.run import prepare_output_dir, save_final_weights, summarize_run
+    from tunesmith.train.run import log_choices, prepare_output_dir, save_final_weights, summarize_run
     from tunesmith.train.setup import base_dtype, build_training_args, find_last_checkpoint, lora_config
 
     start = time.perf_counter()
@@ -69,6 +69,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)
+    log_choices(cfg, model)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     summary = summarize_run(
         cfg, trainer, start, (len(train_rows), len(valid_rows or [])),

@@ -26,6 +26,7 @@ from tunesmith.train.setup import (
     is_main_process,
     preflight,
     use_bf16,
+    use_packing,
 )
 
 
@@ -49,6 +50,8 @@ class TrainResult:
     peak_rss_mb: float
     data_sha256: str
     bf16: bool
+    packing: bool = False
+    attention: str | None = None
     truncated_examples: int = 0
     final_metrics: dict[str, float] = field(default_factory=dict)
     restored_step: int | None = None  # early stopping put back this step's (best validated) weights
@@ -86,6 +89,7 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     longest = max(e.n_tokens for e in train.examples + (valid.examples if valid else []))
     model = build_model(cfg, longest)
     trainer = build_sft_trainer(cfg, model, tok, train, valid)
+    log_choices(cfg, model)
     trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
     summary = summarize_run(
         cfg, trainer, start, (len(train.examples), len(valid.examples) if valid else 0),
@@ -96,7 +100,7 @@ def run_training(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 
 
 def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid: Any) -> Any:
-    """The SftTrainer with tunesmith's collator and callbacks."""
+    """The SftTrainer with tunesmith's collator (packed rows or length-grouped padding) and callbacks."""
     from transformers.trainer_callback import PrinterCallback
     from transformers.trainer_callback import ProgressCallback as HfProgress
 
@@ -113,7 +117,7 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
     valid_rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in valid.examples] if valid else None
     collator = (
         PackingCollator(tok.pad_token_id, cfg.pack_length, cfg.pad_to_multiple_of)
-        if cfg.packing
+        if use_packing(cfg)
         else PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of)
     )
     metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
@@ -134,6 +138,21 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(HfProgress)
     return trainer
+
+
+def log_choices(cfg: TrainConfig, model: Any) -> None:
+    """Print what the ``auto`` settings chose on this hardware (run.json records the same)."""
+    if is_main_process():
+        batches = "packed rows" if use_packing(cfg) and cfg.method != "dpo" else "length-grouped padding"
+        print(
+            f"train: {batches} (packing: {cfg.packing}), attention {attention_of(model)}, "
+            f"precision {'bf16' if use_bf16(cfg) else 'fp32'} (precision: {cfg.precision})"
+        )
+
+
+def attention_of(model: Any) -> str | None:
+    """The attention kernel the (possibly PEFT-wrapped) model runs."""
+    return getattr(getattr(model, "config", None), "_attn_implementation", None)
 
 
 def prepare_output_dir(cfg: TrainConfig, tok: Any, resume: bool) -> None:
@@ -187,6 +206,8 @@ def summarize_run(
         peak_rss_mb=peak_rss_mb(),
         data_sha256=sha256_file(cfg.train_file),
         bf16=use_bf16(cfg),
+        packing=use_packing(cfg) and cfg.method != "dpo",
+        attention=attention_of(trainer.accelerator.unwrap_model(trainer.model)),
         truncated_examples=truncated_examples,
         final_metrics=metrics,
         restored_step=restored_step,

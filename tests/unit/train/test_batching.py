@@ -76,3 +76,17 @@ def test_attention_auto_is_eager_for_short_rows_on_cpu_and_sdpa_otherwise(tmp_pa
     assert attention_impl(cfg, EAGER_MAX_TOKENS + 1) == "sdpa"
     assert attention_impl(cfg.model_copy(update={"attention": "sdpa"}), 10) == "sdpa"
     assert attention_impl(cfg.model_copy(update={"attention": "eager"}), 4096) == "eager"
+
+
+def test_packing_auto_packs_only_with_a_varlen_attention_kernel(tmp_path, monkeypatch):
+    from tunesmith.train import setup
+
+    cfg = TrainConfig(train_file=tmp_path / "t.jsonl")
+    assert cfg.packing == "auto"
+    monkeypatch.setattr(setup, "varlen_attention_available", lambda: False)  # CPU, or CUDA without flash-attn
+    assert not setup.use_packing(cfg) and setup.use_packing(cfg.model_copy(update={"packing": True}))
+    assert setup.build_training_args(cfg).train_sampling_strategy == "group_by_length"
+    monkeypatch.setattr(setup, "varlen_attention_available", lambda: True)
+    assert setup.use_packing(cfg) and setup.attention_impl(cfg, 64) == "flash_attention_2"
+    assert not setup.use_packing(cfg.model_copy(update={"packing": False}))
+    assert TrainConfig(train_file=tmp_path / "t.jsonl", packing="false").packing is False  # --set packing=false

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from tests.conftest import REPO, chat, write_jsonl
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.run import run_training
+from tunesmith.train.setup import varlen_attention_available
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,9 @@ def test_lora_run_writes_the_run_directory_contract(tiny_model_dir, data, tmp_pa
         assert (out / name).exists(), name
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "succeeded" and run["steps"] == 8 == result.steps and run["method"] == "lora"
+    varlen = varlen_attention_available()  # packing: auto packs only with a varlen kernel (never on CPU)
+    assert cfg.packing == "auto" and run["packing"] is varlen and run["restored_step"] is None
+    assert run["attention"] == ("flash_attention_2" if varlen else "sdpa" if torch.cuda.is_available() else "eager")
     assert (
         run["train_examples"] == 40
         and run["valid_examples"] == 8
