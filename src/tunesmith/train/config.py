@@ -126,8 +126,15 @@ class TrainConfig(BaseModel):
     eval_steps: int | None = Field(
         default=None, ge=1, description="Validate every N steps (and at each epoch end)."
     )
-    save_steps: int | None = Field(default=None, ge=1, description="Checkpoint every N steps (for --resume).")
-    save_total_limit: int | None = Field(default=3, ge=1, description="Keep at most this many checkpoints.")
+    save_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="Checkpoint every N steps (for --resume). null: a checkpoint at the end of each epoch, "
+        "as OpenAI fine-tuning makes one per epoch (save_total_limit keeps the newest).",
+    )
+    save_total_limit: int | None = Field(
+        default=3, ge=1, description="Keep at most this many checkpoints (the newest; null: all)."
+    )
     early_stopping_patience: int | None = Field(
         default=None,
         ge=1,

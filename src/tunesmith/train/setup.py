@@ -34,7 +34,10 @@ def preflight(cfg: TrainConfig, resume: bool) -> None:
             hints.append(f"fix the path in {key}")
     if resume and find_last_checkpoint(cfg) is None:
         problems.append(f"--resume: no checkpoint in {cfg.output_dir / 'checkpoints'}")
-        hints.append("set save_steps so checkpoints are written, or run without --resume")
+        hints.append(
+            "checkpoints are written at each epoch end (or every save_steps): resume a run that got that far, "
+            "or run without --resume"
+        )
     if problems:
         raise TrainError(
             "cannot start training:\n" + "\n".join(f"  {p}" for p in problems),
@@ -215,7 +218,7 @@ def build_training_args(cfg: TrainConfig, **extra: Any) -> Any:
         logging_first_step=True,
         eval_strategy=("steps" if cfg.eval_steps else "no") if has_valid else "no",
         eval_steps=cfg.eval_steps,
-        save_strategy="steps" if cfg.save_steps else "no",
+        save_strategy="steps" if cfg.save_steps else "epoch",  # epoch: OpenAI's one checkpoint per epoch
         save_steps=cfg.save_steps or 500,
         save_total_limit=cfg.save_total_limit,
         report_to=list(cfg.report_to),

@@ -115,6 +115,30 @@ def test_resume_continues_exactly(tiny_model_dir, data, tmp_path):
     assert la[-1]["valid_loss"] == pytest.approx(lb[-1]["valid_loss"], rel=1e-4)
 
 
+def test_default_checkpoints_are_one_per_epoch_and_resume_from_one(tiny_model_dir, data, tmp_path):
+    def epoch_config(out):  # no save_steps, no max_steps: the defaults (batch 8: 5 steps per epoch)
+        return config(tiny_model_dir, data, out, batch_size=8, epochs=3, eval_steps=None, save_total_limit=2)
+
+    straight = epoch_config(tmp_path / "a")
+    run_training(straight)
+    assert sorted(p.name for p in (straight.output_dir / "checkpoints").iterdir()) == [
+        "checkpoint-10",
+        "checkpoint-15",
+    ]  # one per epoch end, the newest save_total_limit kept
+    resumed = epoch_config(tmp_path / "b")
+    run_training(resumed)
+    # Simulate a crash during epoch 3: only the epoch-2 checkpoint survives, then resume from it.
+    shutil.rmtree(resumed.output_dir / "checkpoints" / "checkpoint-15")
+    shutil.rmtree(resumed.output_dir / "adapter")
+    kept = [r for r in rows(resumed.output_dir / "metrics.jsonl") if r["step"] <= 10]
+    write_jsonl(resumed.output_dir / "metrics.jsonl", kept)
+    assert run_training(resumed, resume=True).steps == 15
+    a = load_file(straight.output_dir / "adapter" / "adapter_model.safetensors")
+    b = load_file(resumed.output_dir / "adapter" / "adapter_model.safetensors")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
 def test_early_stopping_saves_the_best_validated_weights_with_their_metrics(tiny_model_dir, tmp_path):
     # Training on "yes" answers makes the "no" answers of the validation set less likely at every step.
     train = write_jsonl(tmp_path / "t.jsonl", [chat(f"Is {i} even?", "yes yes yes yes") for i in range(24)])
