@@ -2,11 +2,14 @@
 at equal or better eval accuracy.
 
 Runs, in one go and on the same data and model (SmolLM2-135M-Instruct, sentiment chats):
-tunesmith (`python -m tunesmith train configs/train/sentiment-lora.yaml`),
-../shared/bench/peer_seed_pipeline.py
---bf16 and ../shared/bench/peer_trl_sft.py, each as a subprocess with a step limit. Prints real (non-padding)
-tokens/s, peak RSS and eval accuracy for each, the ratios, and model FLOPs utilisation against this machine's
-measured bf16 matmul throughput.
+tunesmith (`python -m tunesmith train` on a minimal config: the data, the output dir and the step limit;
+every other knob is a TrainConfig default, so the measured path is the one users get),
+../shared/bench/peer_seed_pipeline.py and ../shared/bench/peer_trl_sft.py, each as a subprocess with a step
+limit. Every pipeline gets the same precision policy, tunesmith's `precision: auto`: bf16 only where
+`use_bf16` finds native bf16 (CUDA bf16, or a CPU with AVX512-BF16/AMX), fp32 elsewhere (emulated bf16 on an
+AVX2-only CPU is many times slower, and forcing it on a peer would flatter the ratio). Prints the CPU's bf16
+capability and the chosen precision, then real (non-padding) tokens/s, peak RSS and eval accuracy for each,
+the ratios, and model FLOPs utilisation against this machine's measured matmul throughput in that precision.
 
 usage: python bench/train_throughput.py [--steps 30] [--eval-limit 60] [--no-peers]
 Numbers on a shared machine are noisy; run it on a quiet one.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -29,11 +33,39 @@ TRAIN = PEERS / "data" / "sentiment-train.jsonl"
 EVAL = PEERS / "data" / "sentiment-eval.jsonl"
 
 
-def matmul_tflops(n: int = 1024, reps: int = 20) -> float:
-    """Measured bf16 matmul throughput of this machine (TFLOP/s)."""
+def chosen_precision() -> str:
+    """``bf16`` or ``fp32``: what tunesmith's ``precision: auto`` picks on this machine (for every pipeline)."""
+    from tunesmith.train.config import TrainConfig
+    from tunesmith.train.setup import use_bf16
+
+    return "bf16" if use_bf16(TrainConfig(train_file=TRAIN)) else "fp32"
+
+
+def bf16_capability() -> dict:
+    """The facts behind the precision choice: CPU model, its bf16 flags, torch's checks, any CUDA device."""
     import torch
 
-    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}  # the last CPU's entries; all cores match
+    flags = set(fields.get("flags", "").split())
+    return {
+        "cpu": fields.get("model name") or platform.processor() or platform.machine(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "amx_tile": "amx_tile" in flags,
+        "torch_avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
+        "torch_amx": bool(torch.cpu._is_amx_tile_supported()),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def matmul_tflops(precision: str, n: int = 1024, reps: int = 20) -> float:
+    """Measured matmul throughput of this machine in ``precision`` (TFLOP/s)."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     t = time.perf_counter()
@@ -49,30 +81,14 @@ def warm_peer_cache() -> None:
 
 
 def run_tunesmith(steps: int, eval_limit: int, out: Path) -> dict:
-    """Train with tunesmith in a subprocess (steps <= 0: one full epoch), then score greedy eval answers."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "train",
-        str(REPO / "configs/train/sentiment-lora.yaml"),
-        "--set",
-        f"train_file={TRAIN}",
-        "--set",
-        "valid_file=null",
-        "--set",
-        "early_stopping_patience=null",
-        "--set",
-        f"output_dir={out}",
-        "--set",
-        "eval_steps=null",
-        "--set",
-        "save_steps=null",
-        "--set",
-        f"max_steps={steps if steps > 0 else -1}",
-        "--set",
-        "epochs=1",
-    ]
+    """Train with tunesmith's defaults in a subprocess (steps <= 0: one full epoch), then score eval answers.
+
+    The config names only the data, the output dir and the step limit: model, batch size (8), LoRA, packing,
+    precision and attention are the TrainConfig defaults (no benchmark-only tuning).
+    """
+    config = out.parent / "bench-train.yaml"
+    config.write_text(json.dumps({"train_file": str(TRAIN), "output_dir": str(out), "max_steps": steps or -1}))
+    cmd = [sys.executable, "-m", "tunesmith", "train", str(config)]
     subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     run = json.loads((out / "run.json").read_text())
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -84,6 +100,9 @@ def run_tunesmith(steps: int, eval_limit: int, out: Path) -> dict:
         "real_tokens": run["total_tokens"],
         "real_tokens_per_s": round(run["total_tokens"] / train_s, 1),
         "peak_rss_mb": run["peak_rss_mb"],
+        "bf16": run["bf16"],
+        "packing": run.get("packing"),
+        "attention": run.get("attention"),
         **score_adapter(Path(run["adapter_dir"]), eval_limit),
     }
 
@@ -141,17 +160,26 @@ def main() -> None:
         "--epoch", action="store_true", help="train tunesmith for one full epoch (accuracy after one epoch)"
     )
     a = ap.parse_args()
-    tflops = matmul_tflops()
+    precision, capability = chosen_precision(), bf16_capability()
+    tflops = matmul_tflops(precision)
     if not a.no_peers:
         warm_peer_cache()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         results = [run_tunesmith(0 if a.epoch else a.steps, a.eval_limit, Path(tmp) / "run")]
+    if results[0]["bf16"] != (precision == "bf16"):
+        sys.exit(f"tunesmith trained with bf16={results[0]['bf16']}, expected the {precision} policy")
     if not a.no_peers:
-        results.append(run_peer("peer_seed_pipeline.py", max(a.steps // 2, 1), a.eval_limit, "--bf16"))
-        results.append(run_peer("peer_trl_sft.py", a.steps, a.eval_limit))
+        seed_precision = ["--bf16"] if precision == "bf16" else []
+        results.append(run_peer("peer_seed_pipeline.py", max(a.steps // 2, 1), a.eval_limit, *seed_precision))
+        results.append(run_peer("peer_trl_sft.py", a.steps, a.eval_limit, "--precision", precision))
     n_params = 134.5e6  # SmolLM2-135M; LoRA step ~ 4 * N FLOPs/token (forward 2N + input grads 2N)
     ours = results[0]
-    print(f"machine bf16 matmul: {tflops:.2f} TFLOP/s")
+    flags = ", ".join(f"{k} {'yes' if capability[k] else 'no'}" for k in ("avx512_bf16", "amx_bf16", "amx_tile"))
+    print(f"CPU: {capability['cpu']} ({flags}); CUDA: {capability['cuda'] or 'none'}")
+    print(f"precision for every pipeline: {precision} (tunesmith precision: auto; bf16 only where native)")
+    print(f"tunesmith batches: {'packed rows' if ours['packing'] else 'length-grouped padding'}, "
+          f"attention {ours['attention']} (TrainConfig defaults)")
+    print(f"machine {precision} matmul: {tflops:.2f} TFLOP/s")
     print(f"{'pipeline':<22}{'tok/s':>9}{'peak MB':>9}{'acc':>7}{'MFU':>8}{'speedup':>9}{'RSS ratio':>10}")
     for r in results:
         mfu = 4 * n_params * r["real_tokens_per_s"] / (tflops * 1e12)
@@ -160,7 +188,8 @@ def main() -> None:
             f"{mfu:>8.1%}{ours['real_tokens_per_s'] / r['real_tokens_per_s']:>8.2f}x"
             f"{r['peak_rss_mb'] / ours['peak_rss_mb']:>9.2f}x"
         )
-    print(json.dumps({"matmul_tflops": round(tflops, 3), "results": results}))
+    summary = {"precision": precision, "capability": capability, "matmul_tflops": round(tflops, 3)}
+    print(json.dumps({**summary, "results": results}))
 
 
 if __name__ == "__main__":
