@@ -7,8 +7,10 @@ turn every error into OpenAI's error body.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,16 +20,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
-from tunesmith.serve.deps import ServerContext, require_key
+from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
 from tunesmith.serve.inference import ModelHost
 from tunesmith.serve.routes import aliases, chat, files, jobs, models
-from tunesmith.serve.schemas import ErrorBody
+from tunesmith.serve.schemas import ErrorBody, error_body
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
 from tunesmith.store.db import Database
 
 log = logging.getLogger("tunesmith.serve")
-ERROR_RESPONSES = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}}
+ERROR_RESPONSES = {status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413)}
+# `code` of a 4xx error whose exception names none more precise (never "server_error": the client is at fault).
+CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+}
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -71,9 +82,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.ctx = ctx
     add_error_handlers(app)
-    secured = [Depends(require_key)]
+    app.add_middleware(RequireKeyMiddleware, keys=settings.api_keys)  # before any body is read
     for module in (files, jobs, chat, models, aliases):
-        app.include_router(module.router, prefix="/v1", dependencies=secured, responses=ERROR_RESPONSES)
+        app.include_router(
+            module.router, prefix="/v1", dependencies=[Depends(refuse_surrogates)], responses=ERROR_RESPONSES
+        )
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str | int]:
@@ -88,9 +101,18 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
-def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict:
-    """OpenAI's ``{"error": {...}}`` body."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+class ErrorResponse(JSONResponse):
+    """An error body as ASCII JSON: messages quote client input, which must never fail to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
+def error_response(status: int, message: str, type_: str, param: str | None, code: str | None) -> ErrorResponse:
+    """OpenAI's ``{"error": {...}}`` body with ``status``."""
+    if status < 500 and code in (None, "server_error"):
+        code = CODE_BY_STATUS.get(status, "invalid_request")
+    return ErrorResponse(error_body(message, type_, param, code), status_code=status)
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -99,33 +121,28 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TunesmithError)
     async def _tunesmith(_req: Request, exc: TunesmithError) -> JSONResponse:
         kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc), kind, exc.param, exc.code), status_code=exc.status_code)
+        return error_response(exc.status_code, str(exc), kind, exc.param, exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":  # loc is ("body", <character offset>), no param
+            where, reason = errors[0]["loc"][-1], (errors[0].get("ctx") or {}).get("error", "")
+            message = f"the request body is not valid JSON (at character {where}): {reason}".rstrip(": ")
+            return error_response(400, message, "invalid_request_error", None, "invalid_json")
         lines = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors]
         param = ".".join(str(p) for p in errors[0]["loc"][1:]) if errors else None
-        return JSONResponse(
-            error_body(
-                "invalid request: " + "; ".join(lines), "invalid_request_error", param, "invalid_request"
-            ),
-            status_code=400,
+        return error_response(
+            400, "invalid request: " + "; ".join(lines), "invalid_request_error", param or None, "invalid_request"
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            error_body(str(exc.detail), "invalid_request_error", None, str(exc.status_code)),
-            status_code=exc.status_code,
-        )
+        return error_response(exc.status_code, str(exc.detail), "invalid_request_error", None, None)
 
     @app.exception_handler(Exception)
     async def _internal(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(
-            error_body(
-                f"internal error: {exc.__class__.__name__}: {exc}", "server_error", None, "internal_error"
-            ),
-            status_code=500,
+        return error_response(
+            500, f"internal error: {exc.__class__.__name__}: {exc}", "server_error", None, "internal_error"
         )

@@ -5,12 +5,14 @@ An optional evaluation gate (``--require-report``) refuses a deploy whose report
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import EvalError, ServeError
 from tunesmith.serve.names import resolve_target, run_dir_target
+from tunesmith.serve.schemas import ALIAS_NAME_PATTERN, MAX_ALIAS_NAME
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database
@@ -31,18 +33,28 @@ def deploy_alias(
 ) -> Any:
     """Point ``name`` at ``model`` once ``model`` resolves; returns the recorded change.
 
-    ``allow_run_dirs`` also accepts a local `tunesmith train` run directory: the CLI and the demo pass it, the
-    HTTP endpoint does not (a remote client never names paths on the server's disk).
+    ``allow_run_dirs`` also accepts a local `tunesmith train` run directory, stored as its absolute path: the CLI
+    and the demo pass it, the HTTP endpoint does not (a remote client never names paths on the server's disk).
 
     Raises:
-        ServeError: the alias would point at itself.
+        ServeError: the alias name is not a valid name, or the alias would point at itself.
+        AliasError: the change would close an alias cycle or chain too long (the new graph is checked).
         ModelError: ``model`` is not a known model or checkpoint.
     """
+    if not re.fullmatch(ALIAS_NAME_PATTERN, name) or len(name) > MAX_ALIAS_NAME:
+        raise ServeError(
+            f"alias name {name!r} is not allowed",
+            f"use up to {MAX_ALIAS_NAME} letters, digits, '.', '_' or '-', not starting with '.'",
+            param="name",
+        )
     if model == name:
         raise ServeError(
             f"alias {name!r} cannot point at itself", "name a model or checkpoint", param="model"
         )
-    if not (allow_run_dirs and run_dir_target(model, model, settings)):  # else it must be a served model
+    run = run_dir_target(model, str(Path(model).expanduser().resolve()), settings) if allow_run_dirs else None
+    if run is not None:
+        model = str(Path(run.adapter).parent)  # absolute: the server finds it whatever its working directory
+    else:  # it must be a served model
         resolve_target(db, settings, model)
     return repo.set_alias(db, name, model, who)
 

@@ -1,17 +1,26 @@
-"""Request dependencies: the server context, API-key auth, and who is calling (for alias history)."""
+"""Request plumbing: the server context, API-key auth (before any body is read), refusing unencodable text,
+and who is calling (for alias history)."""
 
 from __future__ import annotations
 
 import hmac
+import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
+from tunesmith.serve.schemas import error_body
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
 from tunesmith.store.db import Database
+
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # JSON's \ud800..\udfff
 
 
 class AuthError(TunesmithError):
@@ -19,6 +28,12 @@ class AuthError(TunesmithError):
 
     code = "invalid_api_key"
     status_code = 401
+
+
+class TextError(TunesmithError):
+    """A request string that is not valid Unicode text (a lone UTF-16 surrogate)."""
+
+    code = "invalid_text"
 
 
 @dataclass
@@ -36,18 +51,67 @@ def get_ctx(request: Request) -> ServerContext:
     return request.app.state.ctx
 
 
-def require_key(request: Request) -> None:
-    """Accept the request when no keys are configured or ``Authorization: Bearer <key>`` matches one."""
-    keys = get_ctx(request).settings.api_keys
-    if not keys:
+def key_matches(authorization: bytes, keys: list[str]) -> bool:
+    """Whether an ``Authorization`` header value (raw bytes) is ``Bearer <one of keys>``.
+
+    Compared as bytes: header bytes are not necessarily ASCII, and ``hmac.compare_digest`` refuses non-ASCII
+    str. A key is matched by its UTF-8 bytes; every key is compared (no early exit).
+    """
+    scheme, _, token = authorization.partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    token = token.strip()
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(token, key.encode("utf-8"))
+    return matched
+
+
+AUTH_ERROR = AuthError(
+    "missing or incorrect API key in the Authorization header",
+    "send `Authorization: Bearer <key>` with a key given to `tunesmith serve --api-key` "
+    "(the openai SDK does this with api_key=...)",
+)
+
+
+class RequireKeyMiddleware:
+    """ASGI middleware: every path but PUBLIC_PATHS needs a key, checked before the app reads the body.
+
+    FastAPI parses form and file parameters before router dependencies run, so a dependency would let an
+    unauthenticated client make the server spool a whole upload first; here the 401 comes first.
+    """
+
+    def __init__(self, app: Any, keys: list[str]) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.keys and scope["path"] not in PUBLIC_PATHS:
+            header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            if not key_matches(header, self.keys):
+                body = error_body(str(AUTH_ERROR), "authentication_error", None, AuthError.code)
+                await JSONResponse(body, status_code=401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def refuse_surrogates(request: Request) -> None:
+    """Refuse a JSON body holding a lone surrogate escape (``"\\udc80"``): such a string cannot be stored,
+    logged or echoed as UTF-8. Paired escapes (emoji) pass; the body was already read and is cached."""
+    if "json" not in request.headers.get("content-type", ""):
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
-        raise AuthError(
-            "missing or incorrect API key in the Authorization header",
-            "send `Authorization: Bearer <key>` with a key given to `tunesmith serve --api-key` "
-            "(the openai SDK does this with api_key=...)",
-        )
+    body = await request.body()
+    if not SURROGATE_ESCAPE.search(body):
+        return
+    try:
+        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TextError(
+            f"the request body holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), "
+            "which is not valid text",
+            "send valid Unicode strings (surrogates only in pairs)",
+        ) from exc
+    except ValueError:
+        return  # not JSON: the body's own validation reports it
 
 
 def actor(request: Request) -> str:

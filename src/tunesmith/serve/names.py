@@ -12,8 +12,6 @@ from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database
 
-MAX_ALIAS_HOPS = 4
-
 
 def canonical_base(name: str, settings: ServeSettings) -> str | None:
     """The configured base model ``name`` refers to (bundled aliases included), or None."""
@@ -32,12 +30,15 @@ def adapter_dir(work_dir: str) -> Path:
 def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
     """The Target for ``name``, following aliases.
 
+    A name never becomes a path: only the absolute path an alias ends at (a run directory the CLI deployed;
+    the HTTP endpoint cannot store paths) is read as a run directory.
+
     Raises:
         ModelError: unknown name, a job that has not succeeded, or a deleted model (404, param ``model``).
+        AliasError: the aliases from ``name`` loop or chain too long (400).
     """
-    requested, hops = name, 0
-    while (alias := repo.get_alias(db, name)) is not None and hops < MAX_ALIAS_HOPS:
-        name, hops = alias.target, hops + 1
+    requested, chain = name, repo.follow_alias(db, name)
+    name, hops = chain[-1], len(chain) - 1
     base = canonical_base(name, settings)
     if base is not None:
         return Target(requested, base)
@@ -47,12 +48,11 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
         if job.model_deleted or not Path(ckpt.path).is_dir():
             raise ModelError(f"checkpoint {name!r} was deleted", "list checkpoints of its job", param="model")
         return Target(requested, job.model, ckpt.path)
-    # A run directory is reachable only through an alias an operator deployed, never by a client-sent path.
-    run = run_dir_target(requested, name, settings) if hops else None
-    if run is not None:
-        return run
-    job_id = job_id_from_model(name)
-    job = repo.find_job_by_model(db, name) if job_id else None
+    if hops and Path(name).is_absolute():  # a run directory an operator deployed with `tunesmith deploy`
+        run = run_dir_target(requested, name, settings)
+        if run is not None:
+            return run
+    job = repo.find_job_by_model(db, name) if job_id_from_model(name) else None
     if job is not None and not job.model_deleted and job.status == "succeeded":
         return Target(requested, job.model, str(adapter_dir(job.work_dir)))
     raise ModelError(
@@ -64,6 +64,8 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
 
 def run_dir_target(requested: str, name: str, settings: ServeSettings) -> Target | None:
     """A local `tunesmith train` run directory (its ``adapter/`` on its base model), or None if ``name`` is not one.
+
+    Only for paths an operator gave the CLI (``deploy_alias(allow_run_dirs=True)``) or stored by it.
 
     Raises:
         ModelError: the run's base model is not one this server offers.

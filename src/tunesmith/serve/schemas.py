@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Auto = Literal["auto"]
+# An alias name is never a path: no '/', and no leading '.' (so not '.' or '..').
+ALIAS_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+MAX_ALIAS_NAME = 128
+MAX_SEED = 2**31 - 1  # the jobs.seed column is a 32-bit INTEGER on PostgreSQL
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512  # OpenAI's limits
 JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
 
 
@@ -23,6 +28,11 @@ class ErrorBody(BaseModel):
     """Every error response: ``{"error": {...}}``."""
 
     error: ErrorDetail
+
+
+def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+    """OpenAI's ``{"error": {...}}`` body."""
+    return ErrorBody(error=ErrorDetail(message=message, type=type_, param=param, code=code)).model_dump()
 
 
 # ---------------------------------------------------------------- files
@@ -91,6 +101,24 @@ class Method(BaseModel):
     dpo: MethodSection | None = None
 
 
+class WandbIntegration(BaseModel):
+    """OpenAI's ``integrations[].wandb``: where the run's metrics go in Weights & Biases."""
+
+    model_config = ConfigDict(extra="forbid")
+    project: str = Field(min_length=1, max_length=128, description="W&B project (WANDB_PROJECT).")
+    name: str | None = Field(default=None, max_length=128, description="Run name (default: the job id).")
+    entity: str | None = Field(default=None, max_length=128, description="Team or user (WANDB_ENTITY).")
+    tags: list[str] | None = Field(default=None, max_length=50, description="Run tags.")
+
+
+class Integration(BaseModel):
+    """One entry of a job's ``integrations`` (OpenAI supports W&B only, and so does tunesmith)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["wandb"] = Field(description="The integration kind.")
+    wandb: WandbIntegration
+
+
 class JobCreate(BaseModel):
     """POST /v1/fine_tuning/jobs."""
 
@@ -99,22 +127,47 @@ class JobCreate(BaseModel):
     training_file: str = Field(description="Id of an uploaded file with purpose fine-tune.")
     validation_file: str | None = Field(default=None, description="Id of an uploaded validation file.")
     suffix: str | None = Field(
-        default=None, max_length=64, description="Up to 64 characters added to the fine-tuned model name."
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Up to 64 letters, digits, '-', '_' or '.' added to the fine-tuned model name.",
     )
-    seed: int | None = Field(default=None, description="Training seed (random when omitted).")
-    metadata: dict[str, str] | None = Field(default=None, description="Up to 16 string key/value pairs.")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="Training seed, 0..2^31-1 (random when omitted)."
+    )
+    metadata: dict[str, str] | None = Field(
+        default=None, description="Up to 16 pairs; keys up to 64 characters, values up to 512."
+    )
     hyperparameters: Hyperparameters | None = Field(
         default=None, description="Deprecated by OpenAI in favour of method; still accepted."
     )
     method: Method | None = Field(
         default=None, description="supervised (default) or dpo, with hyperparameters."
     )
-    integrations: list[dict[str, Any]] | None = Field(default=None, description="Accepted and ignored.")
+    integrations: list[Integration] | None = Field(
+        default=None,
+        max_length=10,
+        description="W&B: the run reports to it when the server has wandb installed (else a warning event).",
+    )
     training_config: dict[str, Any] | None = Field(
         default=None,
         description="tunesmith extension: extra TrainConfig keys (max_steps, save_steps, "
         "max_seq_length, lora, ...), e.g. via the SDK's extra_body.",
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if len(value) > MAX_METADATA_PAIRS:
+            raise ValueError(f"at most {MAX_METADATA_PAIRS} key/value pairs (got {len(value)})")
+        for key, item in value.items():
+            if len(key) > MAX_METADATA_KEY:
+                raise ValueError(f"key {key[:20]!r}... is longer than {MAX_METADATA_KEY} characters")
+            if len(item) > MAX_METADATA_VALUE:
+                raise ValueError(f"the value of {key!r} is longer than {MAX_METADATA_VALUE} characters")
+        return value
 
 
 class JobError(BaseModel):
@@ -144,7 +197,7 @@ class JobPublic(BaseModel):
     training_file: str
     validation_file: str | None = None
     estimated_finish: int | None = None
-    integrations: list[dict[str, Any]] | None = None
+    integrations: list[Integration] | None = None
     metadata: dict[str, str] | None = None
     method: Method | None = None
     suffix: str | None = None
@@ -236,7 +289,10 @@ class AliasCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(
-        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$", description="The stable name."
+        min_length=1,
+        max_length=MAX_ALIAS_NAME,
+        pattern=ALIAS_NAME_PATTERN,
+        description="The stable name: letters, digits, '.', '_' or '-', not starting with '.'.",
     )
     model: str = Field(description="Target model, fine-tuned model or checkpoint.")
 

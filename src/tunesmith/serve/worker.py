@@ -3,12 +3,15 @@
 Training never runs in the web process. Each tick the worker validates new jobs' files, supervises running
 processes (metrics.jsonl rows -> ``metrics`` events, checkpoint dirs -> checkpoints, cancel/pause -> stop the
 process group) and starts queued jobs, oldest first. On start it re-queues jobs a previous server left
-``running``, to resume from their last checkpoint.
+``running``, to resume from their last checkpoint. A trainer never outlives its server (Linux: the kernel kills
+it when the server dies; elsewhere the next server kills it on start).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import importlib.util
 import json
 import logging
 import os
@@ -21,15 +24,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tunesmith.atomic import atomic_open
 from tunesmith.config import save_config
 from tunesmith.errors import TunesmithError
-from tunesmith.serve.mapping import build_train_config, checkpoint_model_name, fine_tuned_model_name
+from tunesmith.serve.mapping import (
+    build_train_config,
+    checkpoint_model_name,
+    failure_message,
+    fine_tuned_model_name,
+    resolve_auto_hyperparameters,
+    results_csv,
+)
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database
 
 log = logging.getLogger("tunesmith.worker")
 STOP_GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class JobWorker:
@@ -54,6 +66,10 @@ class JobWorker:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+        self.stop_processes()
+
+    def stop_processes(self) -> None:
+        """Stop every training process (the worker thread does it as it ends: see :func:`die_with_parent`)."""
         for proc in list(self.procs.values()):
             stop_process(proc)
         self.procs.clear()
@@ -70,6 +86,7 @@ class JobWorker:
                 log.exception("worker tick failed")
             self._wake.wait(self.settings.poll_interval_s)
             self._wake.clear()
+        self.stop_processes()  # from this thread: its end is what the trainers' parent-death signal watches
 
     def tick(self) -> None:
         """One pass: validate new jobs, supervise running ones, start queued ones."""
@@ -98,15 +115,17 @@ class JobWorker:
             )
 
     def validate(self, job_id: str) -> None:
-        """Check the job's files; ``queued`` when they load, ``failed`` with the first problems otherwise."""
+        """Check the job's files; ``queued`` with its "auto" hyperparameters resolved when they load, ``failed``
+        with the first problems otherwise."""
         job = repo.get_job(self.db, job_id)
         kind = "preference" if job.method["type"] == "dpo" else "chat"
+        counts = {}
         for param in ("training_file", "validation_file"):
             file_id = getattr(job, param)
             if file_id is None:
                 continue
             try:
-                check_dataset(repo.get_file(self.db, file_id).path, kind)
+                counts[param] = check_dataset(repo.get_file(self.db, file_id).path, kind)
             except TunesmithError as exc:
                 error = {"code": f"invalid_{param}", "message": exc.message, "param": param}
                 repo.set_job_status_if(
@@ -114,14 +133,25 @@ class JobWorker:
                     job_id,
                     ("validating_files",),
                     "failed",
-                    f"{param} {file_id} is invalid",
+                    f"{param} {file_id} is invalid: {exc.message}",
+                    level="error",
                     error=error,
                     finished_at=repo.now(),
                 )
                 return
-        repo.set_job_status_if(
-            self.db, job_id, ("validating_files",), "queued", "Files validated; job queued"
+        overrides = {**self.settings.train_defaults, **(job.train_overrides or {})}
+        method = resolve_auto_hyperparameters(job.method, overrides, counts["training_file"])
+        queued = repo.set_job_status_if(
+            self.db, job_id, ("validating_files",), "queued", "Files validated; job queued", method=method
         )
+        if queued is not None and wandb_requested(job) and not wandb_available():
+            repo.add_event(
+                self.db,
+                job_id,
+                "W&B integration requested, but the wandb package is not installed on the server: metrics "
+                "are not reported to W&B (install wandb where the server runs and restart it)",
+                level="warn",
+            )
 
     def launch(self, job_id: str) -> None:
         """Write the job's TrainConfig and start `tunesmith train` in its own process group."""
@@ -144,6 +174,7 @@ class JobWorker:
             ["--resume"] if resume else []
         )
         try:
+            work.mkdir(parents=True, exist_ok=True)
             save_config(cfg, work / "config.yaml")
             with open(work / "train.log", "ab") as logf:
                 proc = subprocess.Popen(
@@ -152,8 +183,10 @@ class JobWorker:
                     stdout=logf,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )  # own process group: cancel kills trainer + children
+                    start_new_session=True,  # own process group: cancel kills trainer + children
+                    env={**os.environ, **wandb_env(job)},
+                    preexec_fn=die_with_parent(),
+                )
         except OSError as exc:  # disk full, permissions...: fail the job instead of retrying it every tick
             self._fail(job_id, "launch_failed", f"could not start training: {exc}", None)
             return
@@ -193,7 +226,8 @@ class JobWorker:
         ingest_progress(self.db, job, output)
         run = read_json(output / "run.json")
         if returncode == 0 and run.get("status") == "succeeded" and (output / "adapter").is_dir():
-            repo.set_job_status_if(
+            results = save_results_file(self.db, self.settings.data_dir / "files", job_id, output)
+            done = repo.set_job_status_if(
                 self.db,
                 job_id,
                 ("running",),
@@ -204,10 +238,14 @@ class JobWorker:
                 trained_tokens=run.get("trained_tokens"),
                 estimated_finish=None,
                 pid=None,
+                result_files=[results.id],
             )
+            if done is None:  # cancelled meanwhile: the results file belongs to no job
+                repo.delete_file(self.db, results.id)
+                Path(results.path).unlink(missing_ok=True)
         else:
-            tail = log_tail(Path(job.work_dir) / "train.log")
-            self._fail(job_id, "training_failed", f"training exited with code {returncode}: {tail}", None)
+            reason = failure_message(read_log(Path(job.work_dir) / "train.log"))
+            self._fail(job_id, "training_failed", f"training exited with code {returncode}: {reason}", None)
 
     def _fail(self, job_id: str, code: str, message: str, param: str | None) -> None:
         repo.set_job_status_if(
@@ -216,6 +254,7 @@ class JobWorker:
             ("queued", "running"),
             "failed",
             f"Job failed: {message}",
+            level="error",
             error={"code": code, "message": message, "param": param},
             finished_at=repo.now(),
             estimated_finish=None,
@@ -230,14 +269,57 @@ def job_dict(job: Any) -> dict[str, Any]:
         "seed": job.seed,
         "method": job.method,
         "train_overrides": job.train_overrides,
+        "report_to": ["wandb"] if wandb_requested(job) and wandb_available() else [],
     }
 
 
-def check_dataset(path: str | Path, kind: str) -> None:
-    """Raise DatasetError when the file does not load as ``kind`` (chat or preference)."""
+def wandb_requested(job: Any) -> bool:
+    """Whether the job asks for the W&B integration."""
+    return any(i.get("type") == "wandb" for i in job.integrations or [])
+
+
+def wandb_available() -> bool:
+    """Whether the trainer can report to W&B (the ``wandb`` package is importable)."""
+    return importlib.util.find_spec("wandb") is not None
+
+
+def wandb_env(job: Any) -> dict[str, str]:
+    """WANDB_* variables for the trainer from the job's W&B integration (the run is named after the job)."""
+    spec = next((i["wandb"] for i in job.integrations or [] if i.get("type") == "wandb"), None)
+    if spec is None:
+        return {}
+    env = {"WANDB_PROJECT": spec["project"], "WANDB_NAME": spec.get("name") or job.id}
+    if spec.get("entity"):
+        env["WANDB_ENTITY"] = spec["entity"]
+    if spec.get("tags"):
+        env["WANDB_TAGS"] = ",".join(spec["tags"])
+    return env
+
+
+def die_with_parent() -> Any:
+    """A ``preexec_fn`` making Linux SIGKILL the trainer when the thread that started it (the worker's) ends,
+    which includes the server being killed; None elsewhere.
+
+    ``prctl`` is looked up here, before the fork; the child only calls it, then exits at once if the server
+    already died (the signal is only sent for a parent that dies after the call).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+def check_dataset(path: str | Path, kind: str) -> int:
+    """The number of examples; raise DatasetError when the file does not load as ``kind`` (chat or preference)."""
     from tunesmith.data.load import load_examples
 
-    load_examples(path, kind=kind)
+    return len(load_examples(path, kind=kind))
 
 
 def ingest_progress(db: Database, job: Any, output: Path) -> None:
@@ -250,7 +332,10 @@ def ingest_progress(db: Database, job: Any, output: Path) -> None:
         if eta is not None:
             repo.update_job(db, job.id, estimated_finish=eta)
     all_rows, _ = read_new_rows(output / "metrics.jsonl", 0)
-    for step, path in find_checkpoints(output / "checkpoints"):
+    found = find_checkpoints(output / "checkpoints")
+    # Checkpoints the trainer removed (save_total_limit) are no longer listed.
+    repo.delete_checkpoints(db, job.id, keep_paths={str(path) for _, path in found})
+    for step, path in found:
         metrics = metrics_at(all_rows, step)
         repo.upsert_checkpoint(
             db,
@@ -312,12 +397,24 @@ def read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def log_tail(path: Path, n_chars: int = 1500) -> str:
-    """The end of a log file (where a traceback's last line is)."""
+def save_results_file(db: Database, files_dir: Path, job_id: str, output: Path) -> Any:
+    """Write the job's results CSV as a ``fine-tune-results`` file; returns its file row."""
+    file_id = repo.new_id("file")
+    path = files_dir / f"{file_id}.csv"
+    data = results_csv(read_new_rows(output / "metrics.jsonl", 0)[0]).encode("utf-8")
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return repo.add_file(
+        db, id=file_id, filename="step_metrics.csv", purpose="fine-tune-results", bytes=len(data), path=str(path)
+    )
+
+
+def read_log(path: Path) -> str:
+    """A log file's text ("" when missing)."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[-n_chars:].strip()
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return "(no log)"
+        return ""
 
 
 def stop_process(proc: subprocess.Popen) -> None:

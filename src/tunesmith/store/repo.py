@@ -9,13 +9,16 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from tunesmith.errors import ServeError
 from tunesmith.store.db import Database
 from tunesmith.store.tables import AliasChangeRow, AliasRow, CheckpointRow, EventRow, FileRow, JobRow
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
+# Jobs that will still read their training/validation files (a paused job resumes from them).
+FILE_USING_STATUSES = ("validating_files", "queued", "running", "paused")
+MAX_ALIAS_HOPS = 4
 
 
 class NotFoundError(ServeError):
@@ -25,9 +28,31 @@ class NotFoundError(ServeError):
     status_code = 404
 
 
-def new_id(prefix: str) -> str:
-    """``<prefix>-<24 hex chars>`` (OpenAI-like ids: file-..., ftjob-...)."""
-    return f"{prefix}-{secrets.token_hex(12)}"
+class FileInUseError(ServeError):
+    """A file a queued or running job still needs cannot be deleted."""
+
+    code = "file_in_use"
+    status_code = 409
+
+
+class AliasError(ServeError):
+    """An alias chain loops or is longer than MAX_ALIAS_HOPS."""
+
+    code = "invalid_alias"
+
+
+def new_id(prefix: str, sep: str = "-") -> str:
+    """``<prefix><sep><24 hex chars>`` (OpenAI-like ids: file-..., ftjob-..., ftckpt_...)."""
+    return f"{prefix}{sep}{secrets.token_hex(12)}"
+
+
+def cursor_not_found(after: str) -> NotFoundError:
+    """The error for a pagination cursor that names no item (deleted, or from another list)."""
+    return NotFoundError(
+        f"after={after!r} is not an item of this list",
+        "pass the id of the last item of the previous page, or omit `after` to start over",
+        param="after",
+    )
 
 
 def now() -> int:
@@ -55,22 +80,62 @@ def get_file(db: Database, file_id: str) -> FileRow:
     return row
 
 
-def list_files(db: Database, purpose: str | None = None, limit: int = 10000) -> list[FileRow]:
-    """Files, newest first, optionally of one purpose."""
-    q = select(FileRow).order_by(FileRow.created_at.desc(), FileRow.id).limit(limit)
+def list_files(
+    db: Database,
+    purpose: str | None = None,
+    limit: int = 10000,
+    after: str | None = None,
+    order: str = "desc",
+) -> list[FileRow]:
+    """Files by ``created_at`` (then id) in ``order``, after the cursor file id, optionally of one purpose.
+
+    Raises:
+        NotFoundError: ``after`` names no file.
+    """
+    desc = order == "desc"
+    keys = (FileRow.created_at, FileRow.id)
+    q = select(FileRow).order_by(*(k.desc() if desc else k.asc() for k in keys)).limit(limit)
     if purpose:
         q = q.where(FileRow.purpose == purpose)
     with db.session() as s:
+        if after:
+            cursor = s.get(FileRow, after)
+            if cursor is None:
+                raise cursor_not_found(after)
+            if desc:
+                later = or_(keys[0] < cursor.created_at, and_(keys[0] == cursor.created_at, keys[1] < after))
+            else:
+                later = or_(keys[0] > cursor.created_at, and_(keys[0] == cursor.created_at, keys[1] > after))
+            q = q.where(later)
         return list(s.scalars(q))
 
 
 def delete_file(db: Database, file_id: str) -> FileRow:
-    """Delete the row of ``file_id`` and return it (the caller removes the bytes)."""
+    """Delete the row of ``file_id`` and return it (the caller removes the bytes).
+
+    Raises:
+        NotFoundError: no such file.
+        FileInUseError: a job that is not finished trains or validates on it.
+    """
     with db.session() as s:
         row = s.get(FileRow, file_id)
         if row is None:
             raise NotFoundError(
                 f"no file with id {file_id!r}", "list files with GET /v1/files", param="file_id"
+            )
+        users = list(
+            s.scalars(
+                select(JobRow.id).where(
+                    or_(JobRow.training_file == file_id, JobRow.validation_file == file_id),
+                    JobRow.status.in_(FILE_USING_STATUSES),
+                )
+            )
+        )
+        if users:
+            raise FileInUseError(
+                f"file {file_id} is used by fine-tuning job(s) {', '.join(users)}, which have not finished",
+                "wait for the job(s) to finish, or cancel them first",
+                param="file_id",
             )
         s.delete(row)
     return row
@@ -80,9 +145,18 @@ def delete_file(db: Database, file_id: str) -> FileRow:
 
 
 def add_job(db: Database, **fields: Any) -> JobRow:
-    """Insert a job (status ``validating_files``) and its first event."""
+    """Insert a job (status ``validating_files``) and its first event.
+
+    Raises:
+        NotFoundError: its training or validation file was deleted meanwhile (checked in the same transaction
+            as the insert, so a file cannot vanish between the check and the job).
+    """
     job = JobRow(created_at=now(), status="validating_files", **fields)
     with db.session() as s:
+        for param in ("training_file", "validation_file"):
+            file_id = fields.get(param)
+            if file_id is not None and s.get(FileRow, file_id) is None:
+                raise NotFoundError(f"no file with id {file_id!r}", "upload it again", param=param)
         s.add(job)
         s.flush()  # the job row must exist before its event (foreign key)
         s.add(_event(job.id, f"Created fine-tuning job: {job.id}"))
@@ -109,14 +183,19 @@ def list_jobs(
     statuses: tuple[str, ...] | None = None,
     oldest_first: bool = False,
 ) -> list[JobRow]:
-    """Jobs newest first (or oldest first), after the cursor job id, optionally filtered by status."""
+    """Jobs newest first (or oldest first), after the cursor job id, optionally filtered by status.
+
+    Raises:
+        NotFoundError: ``after`` names no job.
+    """
     order = JobRow.seq.asc() if oldest_first else JobRow.seq.desc()
     q = select(JobRow).order_by(order).limit(limit)
     with db.session() as s:
         if after:
             cursor = s.scalars(select(JobRow.seq).where(JobRow.id == after)).first()
-            if cursor is not None:
-                q = q.where(JobRow.seq > cursor if oldest_first else JobRow.seq < cursor)
+            if cursor is None:
+                raise cursor_not_found(after)
+            q = q.where(JobRow.seq > cursor if oldest_first else JobRow.seq < cursor)
         if statuses:
             q = q.where(JobRow.status.in_(statuses))
         return list(s.scalars(q))
@@ -136,9 +215,18 @@ def update_job(
 
 
 def set_job_status_if(
-    db: Database, job_id: str, expected: tuple[str, ...], status: str, message: str, **fields: Any
+    db: Database,
+    job_id: str,
+    expected: tuple[str, ...],
+    status: str,
+    message: str,
+    level: str = "info",
+    **fields: Any,
 ) -> JobRow | None:
-    """Move a job to ``status`` only if it is in one of ``expected`` (atomic check-and-set), else None."""
+    """Move a job to ``status`` only if it is in one of ``expected`` (atomic check-and-set), else None.
+
+    ``message`` is recorded as an event of ``level`` (info, warn or error).
+    """
     with db.session() as s:
         job = s.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).one()
         if job.status not in expected:
@@ -146,7 +234,7 @@ def set_job_status_if(
         job.status = status
         for key, value in fields.items():
             setattr(job, key, value)
-        s.add(_event(job_id, message))
+        s.add(_event(job_id, message, level=level))
     return job
 
 
@@ -205,13 +293,20 @@ def add_metrics_events(db: Database, job_id: str, rows: list[dict[str, Any]], li
 
 
 def list_events(db: Database, job_id: str, after: str | None = None, limit: int = 20) -> list[EventRow]:
-    """A job's events, newest first, older than the ``after`` event id."""
+    """A job's events, newest first, older than the ``after`` event id.
+
+    Raises:
+        NotFoundError: ``after`` names no event of this job.
+    """
     q = select(EventRow).where(EventRow.job_id == job_id).order_by(EventRow.seq.desc()).limit(limit)
     with db.session() as s:
         if after:
-            cursor = s.scalars(select(EventRow.seq).where(EventRow.id == after)).first()
-            if cursor is not None:
-                q = q.where(EventRow.seq < cursor)
+            cursor = s.scalars(
+                select(EventRow.seq).where(EventRow.id == after, EventRow.job_id == job_id)
+            ).first()
+            if cursor is None:
+                raise cursor_not_found(after)
+            q = q.where(EventRow.seq < cursor)
         return list(s.scalars(q))
 
 
@@ -226,7 +321,7 @@ def upsert_checkpoint(
         row = s.scalars(select(CheckpointRow).where(CheckpointRow.model_name == model_name)).first()
         if row is None:
             row = CheckpointRow(
-                id=new_id("ftckpt"),
+                id=new_id("ftckpt", sep="_"),  # OpenAI's checkpoint ids: ftckpt_<...>
                 job_id=job_id,
                 created_at=now(),
                 step_number=step,
@@ -240,21 +335,10 @@ def upsert_checkpoint(
     return row
 
 
-def list_checkpoints(
-    db: Database, job_id: str, after: str | None = None, limit: int = 10
-) -> list[CheckpointRow]:
-    """A job's checkpoints, newest (highest step) first."""
-    q = (
-        select(CheckpointRow)
-        .where(CheckpointRow.job_id == job_id)
-        .order_by(CheckpointRow.step_number.desc())
-        .limit(limit)
-    )
+def list_checkpoints(db: Database, job_id: str) -> list[CheckpointRow]:
+    """A job's checkpoints, newest (highest step) first (a job has a handful: the API pages them)."""
+    q = select(CheckpointRow).where(CheckpointRow.job_id == job_id).order_by(CheckpointRow.step_number.desc())
     with db.session() as s:
-        if after:
-            cursor = s.scalars(select(CheckpointRow.step_number).where(CheckpointRow.id == after)).first()
-            if cursor is not None:
-                q = q.where(CheckpointRow.step_number < cursor)
         return list(s.scalars(q))
 
 
@@ -264,13 +348,14 @@ def find_checkpoint(db: Database, model_name: str) -> CheckpointRow | None:
         return s.scalars(select(CheckpointRow).where(CheckpointRow.model_name == model_name)).first()
 
 
-def delete_checkpoints(db: Database, job_id: str) -> int:
-    """Drop every checkpoint row of a job; returns how many."""
+def delete_checkpoints(db: Database, job_id: str, keep_paths: set[str] | None = None) -> int:
+    """Drop a job's checkpoint rows (all, or those whose path is not in ``keep_paths``); returns how many."""
     with db.session() as s:
         rows = list(s.scalars(select(CheckpointRow).where(CheckpointRow.job_id == job_id)))
-        for row in rows:
+        gone = [r for r in rows if keep_paths is None or r.path not in keep_paths]
+        for row in gone:
             s.delete(row)
-    return len(rows)
+    return len(gone)
 
 
 # ---------------------------------------------------------------- aliases
@@ -309,9 +394,63 @@ def alias_stack(changes: list[tuple[str, str]]) -> list[str]:
     return stack
 
 
-def set_alias(db: Database, name: str, target: str, actor: str, action: str = "deploy") -> AliasChangeRow:
-    """Point ``name`` at ``target`` and record who changed it from what."""
+def alias_chain(targets: dict[str, str], name: str) -> list[str]:
+    """The names an alias chain visits from ``name`` (``name`` first, the non-alias it ends at last).
+
+    Raises:
+        AliasError: the chain comes back to a name it visited, or takes more than MAX_ALIAS_HOPS hops.
+    """
+    chain = [name]
+    while chain[-1] in targets:
+        nxt = targets[chain[-1]]
+        if nxt in chain:
+            raise AliasError(
+                "alias cycle: " + " -> ".join([*chain[chain.index(nxt) :], nxt]),
+                "point one of these aliases at a model or checkpoint instead",
+                param="model",
+            )
+        if len(chain) > MAX_ALIAS_HOPS:
+            raise AliasError(
+                f"alias chain longer than {MAX_ALIAS_HOPS} hops: " + " -> ".join([*chain, nxt]),
+                "point the alias at the model directly",
+                param="model",
+            )
+        chain.append(nxt)
+    return chain
+
+
+def follow_alias(db: Database, name: str) -> list[str]:
+    """:func:`alias_chain` of ``name`` over the stored aliases."""
     with db.session() as s:
+        return alias_chain(_alias_targets(s), name)
+
+
+def _alias_targets(s: Any) -> dict[str, str]:
+    return {a.name: a.target for a in s.scalars(select(AliasRow))}
+
+
+def _passes_through(graph: dict[str, str], start: str, name: str) -> bool:
+    seen, current = set(), start
+    while current in graph and current not in seen:
+        if current == name:
+            return True
+        seen.add(current)
+        current = graph[current]
+    return False
+
+
+def set_alias(db: Database, name: str, target: str, actor: str, action: str = "deploy") -> AliasChangeRow:
+    """Point ``name`` at ``target`` and record who changed it from what.
+
+    Raises:
+        AliasError: the change would close an alias cycle or make a chain through ``name`` too long (the new
+            graph is checked in the same transaction as the write).
+    """
+    with db.session() as s:
+        graph = {**_alias_targets(s), name: target}
+        for start in graph:
+            if _passes_through(graph, start, name):  # other chains are not this change's business
+                alias_chain(graph, start)
         row = s.get(AliasRow, name)
         previous = row.target if row else None
         if row is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Connection, ForeignKey, Integer, String, Text, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+# 2: files.bytes and jobs.trained_tokens are BigInteger (PostgreSQL's INTEGER is 32-bit); jobs gained
+# result_files and integrations (added to version-1 databases by add_missing_columns).
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -28,7 +30,7 @@ class FileRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     filename: Mapped[str] = mapped_column(String(512))
     purpose: Mapped[str] = mapped_column(String(32))
-    bytes: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(Text)
     kind: Mapped[str | None] = mapped_column(String(16), default=None)  # chat | preference (fine-tune files)
@@ -54,13 +56,15 @@ class JobRow(Base):
     fine_tuned_model: Mapped[str | None] = mapped_column(String(512), default=None)
     model_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     finished_at: Mapped[int | None] = mapped_column(Integer, default=None)
-    trained_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
     estimated_finish: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     work_dir: Mapped[str] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer, default=None)
     metrics_lines: Mapped[int] = mapped_column(Integer, default=0)  # metrics.jsonl lines seen
     resume: Mapped[bool] = mapped_column(Boolean, default=False)
+    result_files: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # file ids (results CSV)
+    integrations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)  # OpenAI's, as sent
 
 
 class EventRow(Base):
@@ -111,3 +115,21 @@ class AliasChangeRow(Base):
     to_target: Mapped[str] = mapped_column(String(600))
     actor: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(Integer)
+
+
+@event.listens_for(Base.metadata, "after_create")
+def add_missing_columns(_metadata: Any, connection: Connection, **_kw: Any) -> None:
+    """Add nullable columns a newer tunesmith declares to tables an older one created.
+
+    ``create_all`` (which fires this event) creates missing tables but never alters existing ones; every column
+    added since version 1 is nullable, so ``ALTER TABLE ... ADD COLUMN`` upgrades the database in place.
+    """
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")

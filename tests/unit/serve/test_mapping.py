@@ -137,3 +137,58 @@ def test_worker_reads_only_complete_metrics_lines_and_finds_complete_checkpoints
     )
     assert estimate_finish({"step": 2, "total_steps": 4, "elapsed_s": 10.0}) is not None
     assert estimate_finish({"step": 0, "total_steps": 4, "elapsed_s": 0}) is None
+
+
+def test_auto_epochs_follow_openais_rule():
+    from tunesmith.serve.mapping import auto_epochs
+
+    cases = {1: 25, 3: 25, 10: 10, 20: 5, 33: 3, 34: 3, 5000: 3, 8333: 3, 8334: 2, 12_500: 2, 30_000: 1}
+    assert {n: auto_epochs(n) for n in cases} == cases
+
+
+def test_auto_hyperparameters_resolve_to_what_training_uses():
+    from tunesmith.serve.mapping import resolve_auto_hyperparameters
+
+    req = JobCreate(model="m", training_file="f", hyperparameters={"batch_size": 2})
+    method = resolve_method(req).model_dump(exclude_none=True)
+    resolved = resolve_auto_hyperparameters(method, {}, 25)
+    hp = resolved["supervised"]["hyperparameters"]
+    assert hp == {"n_epochs": 4, "batch_size": 2, "learning_rate_multiplier": 1.0}
+    cfg = build_train_config({**job_of(req), "method": resolved}, Path("t"), None, Path("o"))
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate) == (4, 2, BASE_LEARNING_RATE)
+    from_config = resolve_auto_hyperparameters(method, {"epochs": 1, "learning_rate": 4e-4}, 50)
+    assert from_config["supervised"]["hyperparameters"]["n_epochs"] == 1
+    assert from_config["supervised"]["hyperparameters"]["learning_rate_multiplier"] == 2.0
+    dpo = resolve_method(JobCreate(model="m", training_file="f", method={"type": "dpo"}))
+    assert resolve_auto_hyperparameters(dpo.model_dump(exclude_none=True), {}, 200)["dpo"]["hyperparameters"][
+        "beta"
+    ] == pytest.approx(0.1)
+
+
+def test_job_ids_parse_from_any_suffix():
+    assert job_id_from_model("ft:base:a:b:ftjob-abc") == "ftjob-abc"
+    assert job_id_from_model("ft:base:a:b:ftjob-abc:ckpt-step-3") == "ftjob-abc"
+    assert job_id_from_model("ft:base::ftjob-abc") == "ftjob-abc"
+    assert job_id_from_model("ft:base:ftjob-abc:x") is None
+    assert job_id_from_model("base:ftjob-abc") is None
+
+
+def test_failure_message_picks_the_cli_error_or_the_exception_line():
+    from tunesmith.serve.mapping import failure_message
+
+    cli = (
+        "\rtrain:   0%|          | 0/4 [00:00<?, ?step/s]\n"
+        "error: train.jsonl line 17: assistant turn before any user turn; reorder\nthe messages\n"
+        "hint: fix the file\n"
+    )
+    assert failure_message(cli) == (
+        "train.jsonl line 17: assistant turn before any user turn; reorder the messages hint: fix the file"
+    )
+    chained = (
+        "Traceback (most recent call last):\n  File \"a\", line 1\nKeyError: 'x'\n\nDuring handling...\n\n"
+        "Traceback (most recent call last):\n  File \"b\", line 2\n    f()\nValueError: bad value\n  detail\n"
+    )
+    assert failure_message(chained) == "ValueError: bad value\n  detail"
+    assert failure_message("") == "(no log)"
+    assert failure_message("Killed\n") == "Killed"
+    assert len(failure_message("x" * 5000)) == 1000

@@ -18,10 +18,11 @@ def db(tmp_path):
 
 
 def make_job(db, **kw):
+    if "training_file" not in kw:
+        kw["training_file"] = repo.add_file(db, filename="t.jsonl", purpose="fine-tune", bytes=1, path="/t").id
     fields = dict(
         id=repo.new_id("ftjob"),
         model="m",
-        training_file="file-1",
         seed=1,
         method={"type": "supervised", "supervised": {"hyperparameters": {}}},
         train_overrides={},
@@ -116,3 +117,66 @@ def test_alias_stack_replays_deploys_and_rollbacks():
 def test_an_unreachable_database_is_a_clear_error(tmp_path):
     with pytest.raises(ServeError, match="cannot open the database"):
         Database(f"sqlite:///{tmp_path}/missing-dir/x.db")
+
+
+def test_a_version_1_database_gains_the_columns_added_since(tmp_path):
+    import sqlite3
+
+    Database(default_database_url(tmp_path)).close()
+    with sqlite3.connect(tmp_path / "tunesmith.db") as con:  # as tunesmith with schema version 1 left it
+        con.execute("ALTER TABLE jobs DROP COLUMN result_files")
+        con.execute("ALTER TABLE jobs DROP COLUMN integrations")
+    db = Database(default_database_url(tmp_path))
+    job = make_job(db, integrations=[{"type": "wandb", "wandb": {"project": "p"}}])
+    repo.update_job(db, job.id, result_files=["file-r"])
+    again = repo.get_job(db, job.id)
+    assert again.result_files == ["file-r"] and again.integrations[0]["type"] == "wandb"
+    db.close()
+
+
+def test_a_file_an_unfinished_job_uses_cannot_be_deleted(db):
+    job = make_job(db)
+    for status in ("validating_files", "queued", "running", "paused"):
+        repo.update_job(db, job.id, status=status)
+        with pytest.raises(repo.FileInUseError, match=job.id):
+            repo.delete_file(db, job.training_file)
+    repo.update_job(db, job.id, status="failed")
+    assert repo.delete_file(db, job.training_file).id == job.training_file
+    with pytest.raises(repo.NotFoundError, match="no file"):  # a job cannot be created on a deleted file
+        make_job(db, training_file=job.training_file)
+
+
+def test_files_page_by_creation_time_with_ties_broken_by_id(db):
+    rows = [repo.add_file(db, filename=f"{i}", purpose="batch", bytes=2**40, path="/p") for i in range(5)]
+    newest_first = [f.id for f in repo.list_files(db)]
+    assert sorted(newest_first) == sorted(r.id for r in rows) and repo.get_file(db, rows[0].id).bytes == 2**40
+    pages, after = [], None
+    while True:
+        page = repo.list_files(db, limit=2, after=after)
+        if not page:
+            break
+        pages += [f.id for f in page]
+        after = page[-1].id
+    assert pages == newest_first
+    assert [f.id for f in repo.list_files(db, order="asc")] == newest_first[::-1]
+    with pytest.raises(repo.NotFoundError, match="after="):
+        repo.list_files(db, after="file-gone")
+    with pytest.raises(repo.NotFoundError, match="after="):
+        repo.list_jobs(db, after="ftjob-gone")
+
+
+def test_alias_changes_that_loop_or_chain_too_long_are_refused(db):
+    repo.set_alias(db, "a", "model", "me")
+    repo.set_alias(db, "b", "a", "me")
+    with pytest.raises(repo.AliasError, match="alias cycle: a -> b -> a"):
+        repo.set_alias(db, "a", "b", "me")
+    with pytest.raises(repo.AliasError, match="cycle"):
+        repo.set_alias(db, "a", "a", "me")
+    for name, target in (("c", "b"), ("d", "c")):  # d -> c -> b -> a -> model: 4 hops
+        repo.set_alias(db, name, target, "me")
+    assert repo.follow_alias(db, "d") == ["d", "c", "b", "a", "model"]
+    with pytest.raises(repo.AliasError, match="longer than 4 hops"):
+        repo.set_alias(db, "e", "d", "me")
+    with pytest.raises(repo.AliasError, match="longer than 4 hops"):  # lengthens d's chain from below
+        repo.set_alias(db, "model", "other", "me")
+    assert repo.get_alias(db, "a").target == "model" and repo.get_alias(db, "model") is None

@@ -9,9 +9,9 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 
 from tunesmith.atomic import atomic_open
@@ -24,6 +24,8 @@ router = APIRouter(tags=["files"])
 PURPOSES = ("fine-tune", "batch", "assistants", "user_data", "evals")
 SAFE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 MAX_LISTED_ERRORS = 10
+MAX_FILES_PAGE = 10000  # OpenAI's limit range for GET /v1/files
+RESULTS_PURPOSE = "fine-tune-results"  # a job's results CSV, written by the worker (not uploadable)
 
 
 class UploadTooLarge(ServeError):
@@ -154,12 +156,21 @@ def check_finetune_file(path: Path, filename: str) -> str:
 
 @router.get("/files", response_model=FileList)
 def list_files(
-    purpose: str | None = None, limit: int = 10000, ctx: ServerContext = Depends(get_ctx)
+    purpose: str | None = None,
+    limit: int = Query(MAX_FILES_PAGE, ge=1, le=MAX_FILES_PAGE, description="Page size."),
+    after: str | None = Query(None, description="Id of the last file of the previous page."),
+    order: Literal["asc", "desc"] = Query("desc", description="By creation time."),
+    ctx: ServerContext = Depends(get_ctx),
 ) -> FileList:
-    """Every file, newest first."""
-    rows = repo.list_files(ctx.db, purpose, limit)
-    data = [file_public(r) for r in rows]
-    return FileList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None)
+    """Files by creation time (newest first by default), optionally of one purpose; page with ``after``."""
+    rows = repo.list_files(ctx.db, purpose, limit + 1, after, order)
+    data = [file_public(r) for r in rows[:limit]]
+    return FileList(
+        data=data,
+        has_more=len(rows) > limit,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+    )
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)
@@ -170,7 +181,7 @@ def read_file(file_id: str, ctx: ServerContext = Depends(get_ctx)) -> FilePublic
 
 @router.delete("/files/{file_id}", response_model=Deleted)
 def delete_file(file_id: str, ctx: ServerContext = Depends(get_ctx)) -> Deleted:
-    """Delete a file (its row, then its bytes)."""
+    """Delete a file (its row, then its bytes); refused (409 ``file_in_use``) while an unfinished job needs it."""
     row = repo.delete_file(ctx.db, file_id)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(row.path)

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from tunesmith.errors import ModelError, ServeError
 from tunesmith.serve.deps import ServerContext, get_ctx
@@ -27,6 +27,7 @@ from tunesmith.serve.schemas import (
 from tunesmith.store import repo
 
 router = APIRouter(tags=["fine-tuning"])
+MAX_PAGE = 100  # the largest `limit` of the jobs, events and checkpoints lists
 
 
 def job_public(job: Any) -> JobPublic:
@@ -49,6 +50,8 @@ def job_public(job: Any) -> JobPublic:
         metadata=job.metadata_,
         method=method,
         suffix=job.suffix,
+        result_files=job.result_files or [],
+        integrations=job.integrations,
     )
 
 
@@ -94,24 +97,30 @@ def create_job(body: JobCreate, ctx: ServerContext = Depends(get_ctx)) -> JobPub
         method=method.model_dump(exclude_none=True),
         metadata_=body.metadata,
         train_overrides=overrides,
+        integrations=[i.model_dump(exclude_none=True) for i in body.integrations] if body.integrations else None,
         work_dir=str((ctx.settings.data_dir / "jobs" / job_id).resolve()),
     )
     # Build the TrainConfig now so bad hyperparameters fail the request, not the job later.
+    valid = files.get("validation_file")
     build_train_config(
         fields,
         Path(files["training_file"].path),
-        None,
+        Path(valid.path) if valid else None,
         Path(fields["work_dir"]) / "output",
         ctx.settings.train_defaults,
     )
+    job = repo.add_job(ctx.db, **fields)  # the row first: no job directory without its job
     Path(fields["work_dir"]).mkdir(parents=True, exist_ok=True)
-    job = repo.add_job(ctx.db, **fields)
     ctx.worker.wake()
     return job_public(job)
 
 
 @router.get("/fine_tuning/jobs", response_model=JobList)
-def list_jobs(after: str | None = None, limit: int = 20, ctx: ServerContext = Depends(get_ctx)) -> JobList:
+def list_jobs(
+    after: str | None = Query(None, description="Id of the last job of the previous page."),
+    limit: int = Query(20, ge=1, le=MAX_PAGE),
+    ctx: ServerContext = Depends(get_ctx),
+) -> JobList:
     """Jobs, newest first; page with ``after`` (a job id)."""
     rows = repo.list_jobs(ctx.db, after, limit + 1)
     return JobList(data=[job_public(j) for j in rows[:limit]], has_more=len(rows) > limit)
@@ -176,7 +185,10 @@ def resume_job(fine_tuning_job_id: str, ctx: ServerContext = Depends(get_ctx)) -
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}/events", response_model=EventList)
 def list_events(
-    fine_tuning_job_id: str, after: str | None = None, limit: int = 20, ctx: ServerContext = Depends(get_ctx)
+    fine_tuning_job_id: str,
+    after: str | None = Query(None, description="Id of the last event of the previous page."),
+    limit: int = Query(20, ge=1, le=MAX_PAGE),
+    ctx: ServerContext = Depends(get_ctx),
 ) -> EventList:
     """Events, newest first: ``message`` (status changes) and ``metrics`` (step, losses, accuracy)."""
     repo.get_job(ctx.db, fine_tuning_job_id)
@@ -192,27 +204,35 @@ def list_events(
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints", response_model=CheckpointList)
 def list_checkpoints(
-    fine_tuning_job_id: str, after: str | None = None, limit: int = 10, ctx: ServerContext = Depends(get_ctx)
+    fine_tuning_job_id: str,
+    after: str | None = Query(None, description="Id of the last checkpoint of the previous page."),
+    limit: int = Query(10, ge=1, le=MAX_PAGE),
+    ctx: ServerContext = Depends(get_ctx),
 ) -> CheckpointList:
-    """Checkpoints, newest first; each ``fine_tuned_model_checkpoint`` works as a chat model."""
+    """Checkpoints still on disk, newest first; each ``fine_tuned_model_checkpoint`` works as a chat model."""
     repo.get_job(ctx.db, fine_tuning_job_id)
-    rows = repo.list_checkpoints(ctx.db, fine_tuning_job_id, after, limit + 1)
-    data = [
-        CheckpointPublic(
-            id=c.id,
-            created_at=c.created_at,
-            fine_tuned_model_checkpoint=c.model_name,
-            fine_tuning_job_id=c.job_id,
-            step_number=c.step_number,
-            metrics=CheckpointMetrics(
-                **{k: v for k, v in c.metrics.items() if k in CheckpointMetrics.model_fields}
-            ),
-        )
-        for c in rows[:limit]
-    ]
+    rows = [c for c in repo.list_checkpoints(ctx.db, fine_tuning_job_id) if Path(c.path).is_dir()]
+    if after is not None:
+        ids = [c.id for c in rows]
+        if after not in ids:
+            raise repo.cursor_not_found(after)
+        rows = rows[ids.index(after) + 1 :]
+    data = [checkpoint_public(c) for c in rows[:limit]]
     return CheckpointList(
         data=data,
         has_more=len(rows) > limit,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,
+    )
+
+
+def checkpoint_public(row: Any) -> CheckpointPublic:
+    """A CheckpointRow as OpenAI's ``fine_tuning.job.checkpoint``."""
+    return CheckpointPublic(
+        id=row.id,
+        created_at=row.created_at,
+        fine_tuned_model_checkpoint=row.model_name,
+        fine_tuning_job_id=row.job_id,
+        step_number=row.step_number,
+        metrics=CheckpointMetrics(**{k: v for k, v in row.metrics.items() if k in CheckpointMetrics.model_fields}),
     )

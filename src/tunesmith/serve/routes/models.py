@@ -64,15 +64,21 @@ async def delete_model(model: str, ctx: ServerContext = Depends(get_ctx)) -> Del
         raise ModelError(
             f"the fine-tuned model {model!r} does not exist", "list models with GET /v1/models", param="model"
         )
-    paths = [str(adapter_dir(job.work_dir))] + [
-        c.path for c in repo.list_checkpoints(ctx.db, job.id, limit=10000)
-    ]
+    paths = [str(adapter_dir(job.work_dir))] + [c.path for c in repo.list_checkpoints(ctx.db, job.id)]
+    # Order: 1) the database says deleted (new requests for the model or its checkpoints now get 404),
+    # 2) unload the adapters from the inference thread, 3) remove the files.
+    await asyncio.to_thread(mark_model_deleted, ctx, job.id, model)
 
     def unload(host) -> None:
         for path in paths:
             host.unload(path)
 
     await asyncio.wrap_future(ctx.batcher.call(unload))
-    await asyncio.to_thread(repo.update_job, ctx.db, job.id, f"Model {model} deleted", model_deleted=True)
-    shutil.rmtree(adapter_dir(job.work_dir).parent, ignore_errors=True)
+    await asyncio.to_thread(shutil.rmtree, adapter_dir(job.work_dir).parent, True)
     return Deleted(id=model, object="model", deleted=True)
+
+
+def mark_model_deleted(ctx: ServerContext, job_id: str, model: str) -> None:
+    """Mark the job's model deleted and drop its checkpoint rows, before any file goes."""
+    repo.update_job(ctx.db, job_id, f"Model {model} deleted", model_deleted=True)
+    repo.delete_checkpoints(ctx.db, job_id)
