@@ -6,6 +6,7 @@ turn every error into OpenAI's error body.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,15 +21,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
+from tunesmith.serve.batches import BatchRunner
 from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
 from tunesmith.serve.inference import ModelHost
-from tunesmith.serve.routes import aliases, chat, files, jobs, models
+from tunesmith.serve.limits import BodyLimitMiddleware
+from tunesmith.serve.routes import aliases, batches, chat, files, jobs, models
 from tunesmith.serve.schemas import ErrorBody, error_body
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
 from tunesmith.store.db import Database
 
 log = logging.getLogger("tunesmith.serve")
+STUCK_AFTER_S = 300.0  # one batch generating longer than this means the engine is stuck
 ERROR_RESPONSES = {status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413)}
 # `code` of a 4xx error whose exception names none more precise (never "server_error": the client is at fault).
 CODE_BY_STATUS = {
@@ -66,10 +70,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
         ),
     )
 
+    runner = BatchRunner(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.worker.start()
+        batches_task = asyncio.create_task(runner.run())
         yield
+        batches_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batches_task
         ctx.worker.stop()
         ctx.batcher.close()
         db.close()
@@ -81,21 +91,27 @@ def create_app(settings: ServeSettings) -> FastAPI:
         description="OpenAI-compatible fine-tuning and inference: point the openai SDK's base_url here.",
     )
     app.state.ctx = ctx
+    app.state.batch_runner = runner
+    app.add_middleware(BodyLimitMiddleware)
     add_error_handlers(app)
     app.add_middleware(RequireKeyMiddleware, keys=settings.api_keys)  # before any body is read
-    for module in (files, jobs, chat, models, aliases):
+    for module in (files, jobs, chat, models, aliases, batches):
         app.include_router(
             module.router, prefix="/v1", dependencies=[Depends(refuse_surrogates)], responses=ERROR_RESPONSES
         )
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, str | int]:
-        """Liveness check (no key needed), with the batcher's counters."""
+    def health() -> dict[str, Any]:
+        """Liveness (no key needed): ``ok``, or ``degraded`` when the inference thread died or one batch has
+        run for over ``STUCK_AFTER_S``; with the engine's queue depth and counters."""
+        engine = ctx.batcher.stats()
+        healthy = engine["alive"] and engine["busy_s"] < STUCK_AFTER_S
         return {
-            "status": "ok",
+            "status": "ok" if healthy else "degraded",
             "version": __version__,
-            "chat_batches": ctx.batcher.batches_run,
-            "chat_requests": ctx.batcher.requests_run,
+            "engine": engine,
+            "chat_batches": engine["batches"],
+            "chat_requests": engine["requests"],
         }
 
     return app

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 
 from tunesmith.errors import ServeError
 from tunesmith.store.db import Database
-from tunesmith.store.tables import AliasChangeRow, AliasRow, CheckpointRow, EventRow, FileRow, JobRow
+from tunesmith.store.tables import AliasChangeRow, AliasRow, BatchRow, CheckpointRow, EventRow, FileRow, JobRow
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
 # Jobs that will still read their training/validation files (a paused job resumes from them).
@@ -120,9 +120,7 @@ def delete_file(db: Database, file_id: str) -> FileRow:
     with db.session() as s:
         row = s.get(FileRow, file_id)
         if row is None:
-            raise NotFoundError(
-                f"no file with id {file_id!r}", "list files with GET /v1/files", param="file_id"
-            )
+            raise NotFoundError(f"no file with id {file_id!r}", "list files with GET /v1/files", param="file_id")
         users = list(
             s.scalars(
                 select(JobRow.id).where(
@@ -201,9 +199,7 @@ def list_jobs(
         return list(s.scalars(q))
 
 
-def update_job(
-    db: Database, job_id: str, message: str | None = None, level: str = "info", **fields: Any
-) -> JobRow:
+def update_job(db: Database, job_id: str, message: str | None = None, level: str = "info", **fields: Any) -> JobRow:
     """Set fields on a job and, with ``message``, record a ``message`` event in the same transaction."""
     with db.session() as s:
         job = s.scalars(select(JobRow).where(JobRow.id == job_id)).one()
@@ -301,9 +297,7 @@ def list_events(db: Database, job_id: str, after: str | None = None, limit: int 
     q = select(EventRow).where(EventRow.job_id == job_id).order_by(EventRow.seq.desc()).limit(limit)
     with db.session() as s:
         if after:
-            cursor = s.scalars(
-                select(EventRow.seq).where(EventRow.id == after, EventRow.job_id == job_id)
-            ).first()
+            cursor = s.scalars(select(EventRow.seq).where(EventRow.id == after, EventRow.job_id == job_id)).first()
             if cursor is None:
                 raise cursor_not_found(after)
             q = q.where(EventRow.seq < cursor)
@@ -376,9 +370,7 @@ def list_aliases(db: Database) -> list[AliasRow]:
 def alias_history(db: Database, name: str) -> list[AliasChangeRow]:
     """Every recorded change of alias ``name``, oldest first."""
     with db.session() as s:
-        return list(
-            s.scalars(select(AliasChangeRow).where(AliasChangeRow.name == name).order_by(AliasChangeRow.seq))
-        )
+        return list(s.scalars(select(AliasChangeRow).where(AliasChangeRow.name == name).order_by(AliasChangeRow.seq)))
 
 
 def alias_stack(changes: list[tuple[str, str]]) -> list[str]:
@@ -492,3 +484,57 @@ def count_rows(db: Database, table: type) -> int:
     """Number of rows in ``table`` (diagnostics and tests)."""
     with db.session() as s:
         return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def add_batch(db: Database, **fields: Any) -> BatchRow:
+    """Insert a batch (status ``validating``)."""
+    row = BatchRow(id=new_id("batch"), created_at=now(), status="validating", **fields)
+    with db.session() as s:
+        s.add(row)
+    return row
+
+
+def get_batch(db: Database, batch_id: str) -> BatchRow:
+    """The batch ``batch_id``; NotFoundError if absent."""
+    with db.session() as s:
+        row = s.scalars(select(BatchRow).where(BatchRow.id == batch_id)).first()
+    if row is None:
+        raise NotFoundError(f"no batch with id {batch_id!r}", "list batches with GET /v1/batches", param="batch_id")
+    return row
+
+
+def list_batches(
+    db: Database, after: str | None = None, limit: int = 20, statuses: tuple[str, ...] | None = None
+) -> list[BatchRow]:
+    """Batches newest first, after the cursor batch id, optionally filtered by status."""
+    q = select(BatchRow).order_by(BatchRow.seq.desc()).limit(limit)
+    with db.session() as s:
+        if after:
+            cursor = s.scalars(select(BatchRow.seq).where(BatchRow.id == after)).first()
+            if cursor is not None:
+                q = q.where(BatchRow.seq < cursor)
+        if statuses:
+            q = q.where(BatchRow.status.in_(statuses))
+        return list(s.scalars(q))
+
+
+def update_batch(
+    db: Database, batch_id: str, expected: tuple[str, ...] | None = None, **fields: Any
+) -> BatchRow | None:
+    """Set fields on a batch (``times`` entries are merged); with ``expected``, only from those statuses.
+
+    Returns:
+        The updated row, or None when its status was not one of ``expected``.
+    """
+    with db.session() as s:
+        row = s.scalars(select(BatchRow).where(BatchRow.id == batch_id).with_for_update()).one()
+        if expected is not None and row.status not in expected:
+            return None
+        if "times" in fields:
+            fields["times"] = {**(row.times or {}), **fields["times"]}
+        for key, value in fields.items():
+            setattr(row, key, value)
+    return row

@@ -133,3 +133,23 @@ def add_missing_columns(_metadata: Any, connection: Connection, **_kw: Any) -> N
             if column.name not in present and column.nullable:
                 kind = column.type.compile(dialect=connection.dialect)
                 connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+
+
+class BatchRow(Base):
+    """A ``/v1/batches`` batch: an input file of requests, run in the background into output/error files."""
+
+    __tablename__ = "batches"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    input_file_id: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    times: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # in_progress_at, completed_at, ...
+    request_counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # total, completed, failed
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)  # validation errors
+    output_file_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_file_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
