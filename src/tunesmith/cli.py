@@ -280,7 +280,8 @@ def _teacher(model: str, base_url: str | None, key_env: str, concurrency: int, t
 
 @data_app.command("augment")
 def augment_cmd(
-    file: Annotated[Path, typer.Argument(help="Source dataset (OpenAI chat JSONL).")],
+    file: Annotated[Path, typer.Argument(help="Source dataset: OpenAI chat JSONL, Alpaca, ShareGPT, CSV or "
+                                         "logs (detected as `tunesmith data validate` does).")],
     teacher: TeacherOpt,
     variations: Annotated[int, typer.Option("--variations", "-n", help="Paraphrases per user turn.")] = 3,
     out: Annotated[Path | None, typer.Option("--out", help="Output JSONL (default FILE.augmented.jsonl); "
