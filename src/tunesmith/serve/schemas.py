@@ -74,15 +74,26 @@ class Deleted(BaseModel):
 
 
 class Hyperparameters(BaseModel):
-    """OpenAI hyperparameters: each a number or "auto"."""
+    """OpenAI hyperparameters: each a number or "auto"; a job shows the resolved numbers once its files are
+    validated (status ``queued``)."""
 
     model_config = ConfigDict(extra="forbid")
-    n_epochs: int | Auto | None = Field(default=None, description="Passes over the training data.")
-    batch_size: int | Auto | None = Field(default=None, description="Examples per step.")
-    learning_rate_multiplier: float | Auto | None = Field(
-        default=None, description="Times the base LR (2e-4)."
+    n_epochs: int | Auto | None = Field(
+        default=None,
+        description="Passes over the training data. auto: training_config's epochs if set, else OpenAI's rule "
+        "(3, moved so that examples x epochs stays within 100..25,000; 1..25 epochs).",
     )
-    beta: float | Auto | None = Field(default=None, description="DPO only: KL penalty strength.")
+    batch_size: int | Auto | None = Field(
+        default=None,
+        description="Examples per step. auto: training_config's (or the server's) batch_size, else 8.",
+    )
+    learning_rate_multiplier: float | Auto | None = Field(
+        default=None,
+        description="Times the base LR (2e-4). auto: training_config's learning_rate / 2e-4, else 1.0.",
+    )
+    beta: float | Auto | None = Field(
+        default=None, description="DPO only: KL penalty strength. auto: training_config's dpo.beta, else 0.1."
+    )
 
 
 class MethodSection(BaseModel):
