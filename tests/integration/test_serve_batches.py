@@ -111,6 +111,9 @@ def test_cancel_stops_a_running_batch_and_keeps_its_answers(openai_client, tmp_p
         completion_window="24h",
     )
     wait_batch(openai_client, batch.id, ("in_progress",))
+    with pytest.raises(openai.APIStatusError) as info:  # a running batch still reads its input file
+        openai_client.files.delete(batch.input_file_id)
+    assert info.value.status_code == 409 and info.value.body["code"] == "file_in_use"
     cancelling = openai_client.batches.cancel(batch.id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at
     cancelled = wait_batch(openai_client, batch.id, ("cancelled",))

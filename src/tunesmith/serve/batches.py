@@ -28,7 +28,6 @@ from tunesmith.store import repo
 log = logging.getLogger("tunesmith.batches")
 WINDOW_BATCHES = 4  # requests in flight per batch: this many generation batches' worth
 MAX_LISTED_ERRORS = 100
-ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 
 
 def parse_input(path: Path, endpoint: str) -> tuple[list[BatchRequestLine], list[BatchLineError]]:
@@ -102,7 +101,7 @@ class BatchRunner:
 
     async def tick(self) -> None:
         """Advance every active batch, oldest first."""
-        rows = await asyncio.to_thread(repo.list_batches, self.ctx.db, None, 1000, ACTIVE)
+        rows = await asyncio.to_thread(repo.list_batches, self.ctx.db, None, 1000, repo.BATCH_ACTIVE_STATUSES)
         for row in reversed(rows):
             if row.status in ("validating", "in_progress") and repo.now() > row.expires_at:
                 await asyncio.to_thread(self.finalize, row.id, "expired")

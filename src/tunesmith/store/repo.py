@@ -19,6 +19,7 @@ ACTIVE_STATUSES = ("validating_files", "queued", "running")
 # Jobs that will still read their training/validation files (a paused job resumes from them).
 FILE_USING_STATUSES = ("validating_files", "queued", "running", "paused")
 MAX_ALIAS_HOPS = 4
+BATCH_ACTIVE_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")  # still reading their input
 
 
 class NotFoundError(ServeError):
@@ -115,7 +116,7 @@ def delete_file(db: Database, file_id: str) -> FileRow:
 
     Raises:
         NotFoundError: no such file.
-        FileInUseError: a job that is not finished trains or validates on it.
+        FileInUseError: a job that is not finished trains or validates on it, or an active batch reads it.
     """
     with db.session() as s:
         row = s.get(FileRow, file_id)
@@ -129,10 +130,15 @@ def delete_file(db: Database, file_id: str) -> FileRow:
                 )
             )
         )
+        users += list(
+            s.scalars(
+                select(BatchRow.id).where(BatchRow.input_file_id == file_id, BatchRow.status.in_(BATCH_ACTIVE_STATUSES))
+            )
+        )
         if users:
             raise FileInUseError(
-                f"file {file_id} is used by fine-tuning job(s) {', '.join(users)}, which have not finished",
-                "wait for the job(s) to finish, or cancel them first",
+                f"file {file_id} is used by job(s) or batch(es) {', '.join(users)}, which have not finished",
+                "wait for them to finish, or cancel them first",
                 param="file_id",
             )
         s.delete(row)
