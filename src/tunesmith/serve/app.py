@@ -22,6 +22,7 @@ from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.batches import BatchRunner
+from tunesmith.serve.dashboard.routes import install_dashboard
 from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
 from tunesmith.serve.inference import ModelHost
 from tunesmith.serve.limits import BodyLimitMiddleware
@@ -99,6 +100,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         app.include_router(
             module.router, prefix="/v1", dependencies=[Depends(refuse_surrogates)], responses=ERROR_RESPONSES
         )
+
+    install_dashboard(app)  # the web dashboard at / and /ui/ (signs in with an API key)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

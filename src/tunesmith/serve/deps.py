@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
+from tunesmith.serve.dashboard.session import CSRF_HEADER, cookie_value, csrf_matches, verify_cookie
 from tunesmith.serve.schemas import error_body
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
 from tunesmith.store.db import Database
 
-PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/ui/login"})
+PUBLIC_PREFIXES = ("/ui/static/",)  # the dashboard's CSS/JS/icons: code, no data
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # JSON's \ud800..\udfff
 
 
@@ -79,19 +81,40 @@ class RequireKeyMiddleware:
 
     FastAPI parses form and file parameters before router dependencies run, so a dependency would let an
     unauthenticated client make the server spool a whole upload first; here the 401 comes first.
+
+    The key comes as ``Authorization: Bearer`` or, for the dashboard, as its signed session cookie: a page
+    (``/``, ``/ui/...``) needs the cookie (else a redirect to the sign-in page, no data), an API call by
+    cookie must also carry the session's ``X-CSRF-Token`` header, which another site's page cannot send.
     """
 
     def __init__(self, app: Any, keys: list[str]) -> None:
         self.app, self.keys = app, keys
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.keys and scope["path"] not in PUBLIC_PATHS:
-            header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-            if not key_matches(header, self.keys):
-                body = error_body(str(AUTH_ERROR), "authentication_error", None, AuthError.code)
-                await JSONResponse(body, status_code=401)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not self.keys or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])  # the last of a repeated header wins; none of ours repeats
+        if key_matches(headers.get(b"authorization", b""), self.keys):
+            await self.app(scope, receive, send)
+            return
+        session = verify_cookie(cookie_value(headers.get(b"cookie", b"")), self.keys)
+        page = is_dashboard_page(path)
+        if session is not None and (page or csrf_matches(headers.get(CSRF_HEADER, b"").decode("latin-1"), session)):
+            scope.setdefault("state", {})["dashboard_session"] = session
+            await self.app(scope, receive, send)
+            return
+        if page:
+            await RedirectResponse("/ui/login", status_code=303)(scope, receive, send)
+            return
+        body = error_body(str(AUTH_ERROR), "authentication_error", None, AuthError.code)
+        await JSONResponse(body, status_code=401)(scope, receive, send)
+
+
+def is_dashboard_page(path: str) -> bool:
+    """A dashboard HTML page (``/`` or ``/ui/...``) rather than its JSON (``/ui/api/...``) or the API."""
+    return (path == "/" or path.startswith("/ui/")) and not path.startswith("/ui/api/")
 
 
 async def refuse_surrogates(request: Request) -> None:
@@ -115,6 +138,9 @@ async def refuse_surrogates(request: Request) -> None:
 
 
 def actor(request: Request) -> str:
-    """Who made the request: ``api-key:...<last 4>`` or ``anonymous``."""
+    """Who made the request: ``api-key:...<last 4>``, ``dashboard:...<last 4>`` or ``anonymous``."""
+    session = getattr(request.state, "dashboard_session", None)
+    if session is not None and not request.headers.get("authorization"):
+        return session.actor
     _, _, token = request.headers.get("authorization", "").partition(" ")
     return f"api-key:...{token.strip()[-4:]}" if token.strip() else "anonymous"
