@@ -53,17 +53,21 @@ function toast(message) {
 const badge = (status) => el("span", { class: `badge ${status}` }, status);
 const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
 
-async function allEvents(jobId) {
-  const out = [];
+// A job's events, oldest first. With ``known`` (the list from the previous poll) only the pages newer than
+// its last event are fetched, so polling a long job stays one small request.
+async function allEvents(jobId, known = []) {
+  const seen = new Set(known.map((e) => e.id));
+  const fresh = [];
   let after = null;
-  for (let page = 0; page < 50; page++) {
+  for (let page = 0; page < 100; page++) {
     const q = `limit=100${after ? `&after=${encodeURIComponent(after)}` : ""}`;
     const r = await api("GET", `/v1/fine_tuning/jobs/${encodeURIComponent(jobId)}/events?${q}`);
-    out.push(...r.data);
-    if (!r.has_more || !r.data.length) break;
+    const cut = r.data.findIndex((e) => seen.has(e.id));
+    fresh.push(...(cut >= 0 ? r.data.slice(0, cut) : r.data));
+    if (cut >= 0 || !r.has_more || !r.data.length) break;
     after = r.data[r.data.length - 1].id;
   }
-  return out.reverse(); // oldest first
+  return known.concat(fresh.reverse());
 }
 
 const metricRows = (events) => events.filter((e) => e.type === "metrics" && e.data).map((e) => e.data);
@@ -151,10 +155,11 @@ pages.job = async () => {
   $("#btn-pause").addEventListener("click", act("pause"));
   $("#btn-resume").addEventListener("click", act("resume"));
   $("#btn-cancel").addEventListener("click", () => { if (confirm(`Cancel ${id}?`)) act("cancel")(); });
-  let timer = null;
+  let timer = null, events = [];
   async function refresh() {
     clearTimeout(timer);
-    const [job, events, ckpts] = await Promise.all([api("GET", base), allEvents(id), api("GET", `${base}/checkpoints?limit=100`)]);
+    const [job, evs, ckpts] = await Promise.all([api("GET", base), allEvents(id, events), api("GET", `${base}/checkpoints?limit=100`)]);
+    events = evs;
     const status = $("#job-status");
     status.className = `badge ${job.status}`; status.textContent = job.status;
     const tuned = job.fine_tuned_model ? [" · fine-tuned model ", el("code", {}, job.fine_tuned_model), " ", el("a", { href: `/ui/playground?model=${encodeURIComponent(job.fine_tuned_model)}`, id: "try-final" }, "try in playground")] : [];
@@ -199,9 +204,11 @@ pages.new = async () => {
       pick.value = f.id;
       status.textContent = `uploaded ${f.filename} as ${f.id} (${f.bytes} bytes): valid`;
     } catch (e) {
-      status.textContent = `${file.name} was refused:`;
-      const [, list] = e.message.split(/problem\(s\): /);
-      problems.replaceChildren(...(list ? list.split("; ") : [e.message]).map((p) => el("li", {}, p)));
+      // the API's message: "<name>: N problem(s): line 3 field x: why; line 7: why ... hint: what to do"
+      const [text, hint] = e.message.split(/\s+hint: /);
+      const [, list] = text.split(/problem\(s\): /);
+      status.textContent = `${file.name} was refused${hint ? ` (${hint})` : ""}:`;
+      problems.replaceChildren(...(list ? list.split(/; (?=line \d|\.\.\.)/) : [text]).map((p) => el("li", {}, p)));
       problems.hidden = false;
     }
   });
