@@ -30,7 +30,7 @@ FAST_SETTINGS = "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 
 def find_pg_bin() -> Path | None:
     """The newest folder holding ``initdb`` and ``pg_ctl`` (Debian's versioned dirs, then $PATH), or None."""
-    versions = sorted(glob.glob(PG_BIN_GLOB), key=lambda p: int(Path(p).parent.name or 0), reverse=True)
+    versions = sorted(glob.glob(PG_BIN_GLOB), key=lambda p: _major(Path(p).parent.name), reverse=True)
     for folder in versions:
         if Path(folder, "initdb").exists() and Path(folder, "pg_ctl").exists():
             return Path(folder)
@@ -38,6 +38,10 @@ def find_pg_bin() -> Path | None:
     if initdb and shutil.which("pg_ctl"):
         return Path(initdb).parent
     return None
+
+
+def _major(name: str) -> int:
+    return int(name) if name.isdigit() else 0
 
 
 def cluster_owner() -> str | None:
@@ -102,5 +106,6 @@ def postgres_cluster() -> Iterator[str]:
         yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/postgres"
     finally:
         if started:
-            subprocess.run(as_user([*pg_ctl, "-m", "fast", "-w", "stop"], owner), cwd=root, capture_output=True)
+            # immediate: no shutdown checkpoint, the cluster is deleted next
+            subprocess.run(as_user([*pg_ctl, "-m", "immediate", "-w", "stop"], owner), cwd=root, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
