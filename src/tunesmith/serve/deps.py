@@ -95,7 +95,9 @@ class RequireKeyMiddleware:
         if scope["type"] != "http" or not self.keys or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])  # the last of a repeated header wins; none of ours repeats
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:  # the first of a repeated header counts
+            headers.setdefault(name, value)
         if key_matches(headers.get(b"authorization", b""), self.keys):
             await self.app(scope, receive, send)
             return
