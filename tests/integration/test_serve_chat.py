@@ -83,6 +83,9 @@ def test_limits_answer_400_with_openai_bodies(openai_client, live_server):
     with pytest.raises(openai.BadRequestError) as info:
         openai_client.chat.completions.create(model=BASE, messages=ASK, max_tokens=10**30)
     assert info.value.body["param"] == "max_completion_tokens"
+    tiny = openai_client.chat.completions.create(model=BASE, messages=ASK, max_tokens=3, temperature=1e-50)
+    greedy = openai_client.chat.completions.create(model=BASE, messages=ASK, max_tokens=3, temperature=0)
+    assert tiny.choices[0].message.content == greedy.choices[0].message.content  # was a 500 (inf logits)
     with pytest.raises(openai.BadRequestError) as info:
         openai_client.chat.completions.create(model=BASE, messages=ASK, seed=2**64)
     assert "seed" in info.value.body["message"]

@@ -11,6 +11,7 @@ MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 MAX_STOP_CHARS = 256  # each stop string is searched in the text at every decode step
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 INT64 = 2**63
+GREEDY_BELOW = 1e-5  # dividing logits by a smaller temperature overflows to inf/nan (vLLM uses the same bound)
 
 
 def find_lone_surrogate(value: Any, path: str = "") -> str | None:
@@ -117,7 +118,9 @@ class ChatCompletionCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str = Field(min_length=1, description="Base model, `ft:` model, checkpoint or alias.")
     messages: list[ChatMessageIn] = Field(min_length=1)
-    temperature: float | None = Field(default=None, ge=0, le=2, description="0 = greedy; default 1.")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description=f"0 = greedy (so is anything below {GREEDY_BELOW}); default 1."
+    )
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, description="Deprecated alias of max_completion_tokens.")
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -150,6 +153,11 @@ class ChatCompletionCreate(BaseModel):
         if where is not None:
             raise ValueError(f"{where} holds a lone UTF-16 surrogate (e.g. \\udc80), which is not text")
         return data
+
+    @field_validator("temperature")
+    @classmethod
+    def _tiny_temperature_is_greedy(cls, temperature: float | None) -> float | None:
+        return 0.0 if temperature is not None and temperature < GREEDY_BELOW else temperature
 
     @field_validator("stop")
     @classmethod

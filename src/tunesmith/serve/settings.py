@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunesmith.models.bundled import BUNDLED_NAME
 
@@ -44,6 +44,12 @@ class ServeSettings(BaseModel):
         ge=0,
         description="How long the batcher waits for more requests for the same model before generating.",
     )
+    engine: Literal["continuous", "static"] = Field(
+        default="continuous",
+        description="Chat generation: continuous (requests join and leave the running batch at every decode "
+        "step, base and adapter rows share it) or static (a batch of one model and equal sampling settings runs "
+        "until its longest answer). See docs/generation.md.",
+    )
     max_concurrent_jobs: int = Field(default=1, ge=1, description="Training processes run at the same time.")
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the worker checks jobs and metrics."
@@ -56,6 +62,12 @@ class ServeSettings(BaseModel):
     device: str | None = Field(
         default=None, description="Inference device (cpu/cuda); default: CUDA if present."
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, data_dir: Path) -> Path:
+        # Paths stored in the database must not depend on the working directory: trainers run in job folders.
+        return data_dir.expanduser().resolve()
 
     @model_validator(mode="after")
     def _check_exposure(self) -> ServeSettings:

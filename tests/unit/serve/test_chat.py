@@ -8,7 +8,7 @@ import threading
 import pytest
 from pydantic import ValidationError
 
-from tunesmith.serve.batcher import Batcher, GenRequest
+from tunesmith.serve.batcher import Batcher, ContinuousBatcher, GenRequest
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.inference import ModelHost, Sampling, Target
 from tunesmith.serve.routes.chat import ContextLengthError, token_budget
@@ -76,9 +76,10 @@ def test_tool_support_is_read_from_the_chat_template(smol_tokenizer):
     assert template_supports_tools(tok)
 
 
-@pytest.fixture(scope="module")
-def batcher(tiny_model_dir):
-    b = Batcher(ModelHost(max_adapters=2, device="cpu"), max_batch=8, window_ms=20)
+@pytest.fixture(scope="module", params=["static", "continuous"])
+def batcher(tiny_model_dir, request):
+    host = ModelHost(max_adapters=2, device="cpu")
+    b = Batcher(host, max_batch=8, window_ms=20) if request.param == "static" else ContinuousBatcher(host, max_batch=8)
     yield b
     b.close()
 
@@ -184,3 +185,8 @@ def test_logit_bias_steers_generation_and_shares_no_batch_with_plain_requests(ba
     assert done.text == "yes" * 4
     plain = GenRequest(Target("tiny", base), prompt(batcher, base), Sampling(max_tokens=4, temperature=0))
     assert req.batch_key != plain.batch_key
+
+
+def test_temperatures_too_small_to_divide_by_are_greedy():
+    assert body(temperature=1e-50).temperature == 0.0  # logits / 1e-50 overflow to inf: a 500 before
+    assert body(temperature=0.5).temperature == 0.5
