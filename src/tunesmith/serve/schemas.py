@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+PageT = TypeVar("PageT", bound=BaseModel)
 Auto = Literal["auto"]
 # An alias name is never a path: no '/', and no leading '.' (so not '.' or '..').
 ALIAS_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
@@ -33,6 +35,16 @@ class ErrorBody(BaseModel):
 def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
     """OpenAI's ``{"error": {...}}`` body."""
     return ErrorBody(error=ErrorDetail(message=message, type=type_, param=param, code=code)).model_dump()
+
+
+def page_of(list_cls: type[PageT], rows: list[Any], limit: int, to_public: Callable[[Any], Any]) -> PageT:
+    """A list page from a query that asked for ``limit + 1`` rows: the first ``limit`` as public objects,
+    ``has_more`` when the extra row came back, and ``first_id``/``last_id`` where the list has them."""
+    data = [to_public(r) for r in rows[:limit]]
+    fields: dict[str, Any] = {"data": data, "has_more": len(rows) > limit}
+    if "first_id" in list_cls.model_fields:
+        fields.update(first_id=data[0].id if data else None, last_id=data[-1].id if data else None)
+    return list_cls(**fields)
 
 
 # ---------------------------------------------------------------- files
@@ -152,9 +164,7 @@ class JobCreate(BaseModel):
     hyperparameters: Hyperparameters | None = Field(
         default=None, description="Deprecated by OpenAI in favour of method; still accepted."
     )
-    method: Method | None = Field(
-        default=None, description="supervised (default) or dpo, with hyperparameters."
-    )
+    method: Method | None = Field(default=None, description="supervised (default) or dpo, with hyperparameters.")
     integrations: list[Integration] | None = Field(
         default=None,
         max_length=10,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from tunesmith.errors import ServeError
 from tunesmith.serve.batch_schemas import BatchCreate, BatchErrors, BatchList, BatchPublic, RequestCounts
 from tunesmith.serve.deps import ServerContext, get_ctx
+from tunesmith.serve.schemas import page_of
 from tunesmith.store import repo
 
 router = APIRouter(tags=["batches"])
@@ -78,14 +79,7 @@ def list_batches(
     after: str | None = None, limit: int = Query(default=20, ge=1, le=100), ctx: ServerContext = Depends(get_ctx)
 ) -> BatchList:
     """Batches, newest first; page with ``after`` (a batch id)."""
-    rows = repo.list_batches(ctx.db, after, limit + 1)
-    data = [batch_public(r) for r in rows[:limit]]
-    return BatchList(
-        data=data,
-        has_more=len(rows) > limit,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-    )
+    return page_of(BatchList, repo.list_batches(ctx.db, after, limit + 1), limit, batch_public)
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic)

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from tunesmith.atomic import atomic_open
 from tunesmith.errors import DatasetError, ServeError
 from tunesmith.serve.deps import ServerContext, get_ctx
-from tunesmith.serve.schemas import Deleted, FileList, FilePublic
+from tunesmith.serve.schemas import Deleted, FileList, FilePublic, page_of
 from tunesmith.store import repo
 
 router = APIRouter(tags=["files"])
@@ -53,9 +53,7 @@ def create_file(
 ) -> FilePublic:
     """Upload a file; ``purpose=fine-tune`` files are refused with line-numbered errors when invalid."""
     if purpose not in PURPOSES:
-        raise ServeError(
-            f"purpose {purpose!r} is not supported", f"use one of {', '.join(PURPOSES)}", param="purpose"
-        )
+        raise ServeError(f"purpose {purpose!r} is not supported", f"use one of {', '.join(PURPOSES)}", param="purpose")
     file_id = repo.new_id("file")
     name = file.filename or "upload"
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in SAFE_SUFFIXES else ""
@@ -70,9 +68,7 @@ def create_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staging)
-    row = repo.add_file(
-        ctx.db, id=file_id, filename=name, purpose=purpose, bytes=size, path=str(final), kind=kind
-    )
+    row = repo.add_file(ctx.db, id=file_id, filename=name, purpose=purpose, bytes=size, path=str(final), kind=kind)
     return file_public(row)
 
 
@@ -116,9 +112,7 @@ def dataset_problems(path: Path) -> tuple[str, list[tuple[int | None, str | None
         from tunesmith.data.load import iter_jsonl_records
 
         kind = detect_kind(path)
-        return kind, [
-            (r.line, r.field, r.error or "") for r in iter_jsonl_records(path, kind) if r.example is None
-        ]
+        return kind, [(r.line, r.field, r.error or "") for r in iter_jsonl_records(path, kind) if r.example is None]
     report = validate_file(path, model=None)
     return report.kind, [(e.line, e.field, e.message) for e in report.errors]
 
@@ -136,16 +130,12 @@ def check_finetune_file(path: Path, filename: str) -> str:
         DatasetError: invalid records (the first ones listed with line numbers) or too few examples.
     """
     if not path.read_bytes().strip():
-        raise DatasetError(
-            f"{filename}: the file has no examples", "add one JSON object per line", param="file"
-        )
+        raise DatasetError(f"{filename}: the file has no examples", "add one JSON object per line", param="file")
     kind, problems = dataset_problems(path)
     if problems:
         problems.sort(key=lambda p: p[0] or 0)
         shown = [format_problem(*p) for p in problems[:MAX_LISTED_ERRORS]]
-        more = (
-            f"; ... and {len(problems) - MAX_LISTED_ERRORS} more" if len(problems) > MAX_LISTED_ERRORS else ""
-        )
+        more = f"; ... and {len(problems) - MAX_LISTED_ERRORS} more" if len(problems) > MAX_LISTED_ERRORS else ""
         raise DatasetError(
             f"{filename}: {len(problems)} problem(s): " + "; ".join(shown) + more,
             f"run `tunesmith data validate {filename}` locally, fix the lines listed, upload again",
@@ -163,14 +153,7 @@ def list_files(
     ctx: ServerContext = Depends(get_ctx),
 ) -> FileList:
     """Files by creation time (newest first by default), optionally of one purpose; page with ``after``."""
-    rows = repo.list_files(ctx.db, purpose, limit + 1, after, order)
-    data = [file_public(r) for r in rows[:limit]]
-    return FileList(
-        data=data,
-        has_more=len(rows) > limit,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-    )
+    return page_of(FileList, repo.list_files(ctx.db, purpose, limit + 1, after, order), limit, file_public)
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)

@@ -23,6 +23,7 @@ from tunesmith.serve.schemas import (
     JobList,
     JobPublic,
     Method,
+    page_of,
 )
 from tunesmith.store import repo
 
@@ -122,8 +123,7 @@ def list_jobs(
     ctx: ServerContext = Depends(get_ctx),
 ) -> JobList:
     """Jobs, newest first; page with ``after`` (a job id)."""
-    rows = repo.list_jobs(ctx.db, after, limit + 1)
-    return JobList(data=[job_public(j) for j in rows[:limit]], has_more=len(rows) > limit)
+    return page_of(JobList, repo.list_jobs(ctx.db, after, limit + 1), limit, job_public)
 
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}", response_model=JobPublic)
@@ -193,13 +193,12 @@ def list_events(
     """Events, newest first: ``message`` (status changes) and ``metrics`` (step, losses, accuracy)."""
     repo.get_job(ctx.db, fine_tuning_job_id)
     rows = repo.list_events(ctx.db, fine_tuning_job_id, after, limit + 1)
-    data = [
-        EventPublic(
-            id=e.id, created_at=e.created_at, level=e.level, message=e.message, data=e.data, type=e.type
-        )
-        for e in rows[:limit]
-    ]
-    return EventList(data=data, has_more=len(rows) > limit)
+    return page_of(EventList, rows, limit, event_public)
+
+
+def event_public(e: Any) -> EventPublic:
+    """An EventRow as OpenAI's ``fine_tuning.job.event``."""
+    return EventPublic(id=e.id, created_at=e.created_at, level=e.level, message=e.message, data=e.data, type=e.type)
 
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints", response_model=CheckpointList)
@@ -217,13 +216,7 @@ def list_checkpoints(
         if after not in ids:
             raise repo.cursor_not_found(after)
         rows = rows[ids.index(after) + 1 :]
-    data = [checkpoint_public(c) for c in rows[:limit]]
-    return CheckpointList(
-        data=data,
-        has_more=len(rows) > limit,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-    )
+    return page_of(CheckpointList, rows, limit, checkpoint_public)
 
 
 def checkpoint_public(row: Any) -> CheckpointPublic:
