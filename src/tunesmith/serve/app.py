@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
-from tunesmith.serve.batcher import Batcher
+from tunesmith.serve.batcher import build_batcher
 from tunesmith.serve.batches import BatchRunner
 from tunesmith.serve.dashboard.routes import install_dashboard
 from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
@@ -64,11 +64,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         settings,
         db,
         JobWorker(db, settings),
-        Batcher(
-            ModelHost(settings.max_adapters, settings.device),
-            settings.max_batch_size,
-            settings.batch_window_ms,
-        ),
+        build_batcher(ModelHost(settings.max_adapters, settings.device), settings),
     )
 
     runner = BatchRunner(ctx)

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.serve.inference import Completion, ModelHost, Sampling, Target, generate
+from tunesmith.serve.inference import Completion, ModelHost, Sampling, Target, finish_completion, generate
 
 log = logging.getLogger("tunesmith.batcher")
 
@@ -153,7 +153,205 @@ class Batcher:
             r.future.set_result(res)
 
 
+def build_batcher(host: ModelHost, settings: Any) -> Batcher | ContinuousBatcher:
+    """The inference queue ``settings.engine`` names, torch using ``settings.inference_threads`` (0: per core)."""
+    import os
+
+    import torch
+
+    # Prompts are tokenized in request threads beside the model thread: tokenizer threads would oversubscribe.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(settings.inference_threads or os.cpu_count() or 1)
+    log.info(
+        "chat engine: %s, max %d rows, %d torch threads",
+        settings.engine,
+        settings.max_batch_size,
+        torch.get_num_threads(),
+    )
+    if settings.engine == "static":
+        return Batcher(host, settings.max_batch_size, settings.batch_window_ms)
+    return ContinuousBatcher(host, settings.max_batch_size)
+
+
 def completions_usage(prompt_tokens: int, completions: list[Completion]) -> dict[str, int]:
     """OpenAI ``usage`` for one request (the prompt counted once, as OpenAI does for ``n`` > 1)."""
     done = sum(c.n_tokens for c in completions)
     return {"prompt_tokens": prompt_tokens, "completion_tokens": done, "total_tokens": prompt_tokens + done}
+
+
+class ContinuousBatcher:
+    """Continuous batching on the inference thread: :class:`tunesmith.models.engine.Engine` per base model.
+
+    A request is prefilled as soon as the running batch has room and decodes with it from the next step; a
+    finished (or cancelled) request leaves at once. Requests for different adapters of one base, and for the
+    base itself, share each forward pass (PEFT ``adapter_names``); each keeps its own budget, sampling
+    settings, seed, processors, stop strings and stream. Same interface as :class:`Batcher`.
+    """
+
+    def __init__(self, host: ModelHost, max_batch: int = 8, window_ms: float = 0.0) -> None:
+        self.host, self.max_batch = host, max_batch
+        self._q: queue.Queue[GenRequest | None] = queue.Queue()
+        self._waiting: collections.deque[GenRequest] = collections.deque()
+        self.engines: dict[str, Any] = {}  # base -> Engine
+        self.batches_run = 0  # decode steps (each one forward pass over every running row)
+        self.requests_run = 0
+        self.requests_cancelled = 0
+        self.busy_since: float | None = None  # monotonic start of the current busy stretch
+        self._thread = threading.Thread(target=self._loop, name="tunesmith-inference", daemon=True)
+        self._thread.start()
+
+    submit = Batcher.submit
+    call = Batcher.call
+    close = Batcher.close
+
+    def stats(self) -> dict[str, Any]:
+        """Liveness and load of the inference thread, for /health."""
+        busy = self.busy_since
+        return {
+            "alive": self._thread.is_alive(),
+            "queued": self._q.qsize() + len(self._waiting),
+            "busy_s": round(time.monotonic() - busy, 1) if busy is not None else 0.0,
+            "batches": self.batches_run,
+            "requests": self.requests_run,
+            "cancelled": self.requests_cancelled,
+            "running": sum(e.rows for e in self.engines.values()),
+        }
+
+    def _running(self) -> bool:
+        return any(e.running for e in self.engines.values())
+
+    def _loop(self) -> None:
+        while self._take(block=not (self._running() or self._waiting)):
+            self._admit()
+            for base, engine in list(self.engines.items()):
+                if engine.running:
+                    self.busy_since = self.busy_since or time.monotonic()
+                    self._guarded(base, engine.step)
+                    self.batches_run += 1
+            if not self._running():
+                self.busy_since = None
+
+    def _take(self, block: bool) -> bool:
+        """Move queued requests to the waiting list and run queued tasks; False once closed."""
+        while True:
+            try:
+                req = self._q.get(timeout=0.1) if block else self._q.get_nowait()
+            except queue.Empty:
+                if block and not self._waiting:
+                    continue
+                return True
+            if req is None:
+                return False
+            block = False
+            if req.cancel.is_set():
+                req.future.cancel()
+                self.requests_cancelled += 1
+            if not req.future.set_running_or_notify_cancel():
+                continue
+            if req.task is None:
+                self._waiting.append(req)
+                continue
+            try:
+                req.future.set_result(req.task(self.host))
+            except BaseException as exc:
+                req.future.set_exception(exc)
+
+    def _admit(self) -> None:
+        """Prefill waiting requests in arrival order while their base's batch has room."""
+        for req in list(self._waiting):
+            if req.cancel.is_set():
+                self._waiting.remove(req)
+                self.requests_cancelled += 1
+                req.future.set_result([])
+                continue
+            engine = self._engine(req.target.base, req)
+            if engine is None:
+                continue
+            try:
+                adapter = self._adapter(req.target, engine)
+            except BaseException as exc:  # a missing or unreadable adapter: this request's error only
+                self._waiting.remove(req)
+                req.future.set_exception(exc)
+                continue
+            if adapter is False:
+                continue  # every loaded adapter is in use: wait for a row to finish
+            ereq = self._engine_request(req, engine, adapter)
+            if not engine.has_room(ereq):
+                break
+            self._waiting.remove(req)
+            self.busy_since = self.busy_since or time.monotonic()
+            self._guarded(req.target.base, lambda e=engine, r=ereq: e.add(r), extra=req)
+
+    def _engine(self, base: str, req: GenRequest) -> Any:
+        from tunesmith.models.engine import Engine
+
+        if base not in self.engines:
+            try:
+                model, tok = self.host._base(base)
+            except BaseException as exc:
+                self._waiting.remove(req)
+                req.future.set_exception(exc)
+                return None
+            self.engines[base] = Engine(lambda: self.host.bases[base][0], tok, self.max_batch)
+        return self.engines[base]
+
+    def _adapter(self, target: Target, engine: Any) -> str | None | bool:
+        """The PEFT name of ``target``'s adapter (loaded now if needed), None for the base, False: wait."""
+        if target.adapter is None:
+            return None
+        in_use = {r.adapter for r in engine.running if r.adapter is not None}
+        key = (target.base, target.adapter)
+        if key not in self.host.adapters and len(in_use) >= self.host.max_adapters:
+            return False
+        self.host.attach(target.base, target.adapter, keep=in_use)
+        return self.host.adapters[key]
+
+    def _engine_request(self, req: GenRequest, engine: Any, adapter: str | None) -> Any:
+        from tunesmith.models.engine import EngineRequest
+        from tunesmith.models.generate import LogprobRecorder
+
+        p = req.params
+        rows = p.n if p.temperature > 0 else 1  # greedy: one row, repeated to every choice
+        recorder = LogprobRecorder(p.logprobs) if p.logprobs is not None else None
+        if req.streamer is not None and hasattr(req.streamer, "end_ids"):
+            req.streamer.end_ids, req.streamer.recorder = engine.end_ids, recorder
+        tok, end_ids = engine.tok, engine.end_ids
+
+        def done(gen: Any) -> None:
+            rows_out = [
+                finish_completion(tok, gen.rows[r], end_ids, p, gen.logprobs[r] if gen.logprobs else None)
+                for r in range(rows)
+            ]
+            self.requests_run += 1
+            self.requests_cancelled += req.cancel.is_set()
+            req.future.set_result(rows_out * (p.n // rows))
+
+        return EngineRequest(
+            prompt=req.prompt,
+            max_new_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            rows=rows,
+            adapter=adapter,
+            seed=p.seed,
+            stop=p.stop,
+            recorder=recorder,
+            penalties=p.penalties,
+            streamer=req.streamer,
+            cancel=req.cancel,
+            on_done=done,
+            on_error=req.future.set_exception,
+        )
+
+    def _guarded(self, base: str, fn: Any, extra: GenRequest | None = None) -> None:
+        """Run an engine call; on an error, fail every request of that base's batch and start it afresh."""
+        try:
+            fn()
+        except BaseException as exc:  # handed to the waiting requests, which turn it into an HTTP error
+            log.exception("generation failed on %s", base)
+            engine = self.engines.pop(base)
+            for r in engine.running:
+                if r.on_error is not None:
+                    r.on_error(exc)
+            if extra is not None and not extra.future.done():
+                extra.future.set_exception(exc)

@@ -107,13 +107,15 @@ class ModelHost:
                 else contextlib.nullcontext()
             )
             return model, tok, ctx
-        model = self._attach(target.base, target.adapter)
+        model = self.attach(target.base, target.adapter)
         return model, tok, contextlib.nullcontext()
 
     def _has_adapters(self, base: str) -> bool:
         return any(b == base for b, _ in self.adapters)
 
-    def _attach(self, base: str, path: str) -> Any:
+    def attach(self, base: str, path: str, keep: set[str] | frozenset[str] = frozenset()) -> Any:
+        """Load (or refresh in the LRU) the adapter at ``path`` on ``base`` and make it active; evict the
+        least recently used others, never one named in ``keep`` (rows of a running batch use them)."""
         model, tok = self.bases[base]
         key = (base, path)
         if key in self.adapters:
@@ -132,7 +134,7 @@ class ModelHost:
                 ) from exc
             self.adapters[key] = name
         model.set_adapter(self.adapters[key])
-        self._evict(base, keep=key)
+        self._evict(base, keep=key, in_use=keep)
         return model
 
     def _load_adapter(self, base: str, path: str, name: str) -> Any:
@@ -164,9 +166,12 @@ class ModelHost:
                 self.contexts[base] = int(getattr(config, "max_position_embeddings", None) or 2048)
             return self.contexts[base]
 
-    def _evict(self, base: str, keep: tuple[str, str]) -> None:
+    def _evict(self, base: str, keep: tuple[str, str], in_use: set[str] | frozenset[str] = frozenset()) -> None:
         while len(self.adapters) > self.max_adapters:
-            self._drop(next(k for k in self.adapters if k != keep))
+            spare = [k for k in self.adapters if k != keep and self.adapters[k] not in in_use]
+            if not spare:
+                return  # every other adapter is in use: stay over the limit until rows finish
+            self._drop(spare[0])
 
     def unload(self, path: str) -> None:
         """Drop an adapter (its model was deleted)."""

@@ -50,6 +50,12 @@ class ServeSettings(BaseModel):
         "step, base and adapter rows share it) or static (a batch of one model and equal sampling settings runs "
         "until its longest answer). See docs/generation.md.",
     )
+    inference_threads: int = Field(
+        default=0,
+        ge=0,
+        description="torch intra-op threads for generation; 0: one per core. On a machine shared with other "
+        "busy processes fewer threads can be much faster (see docs/generation.md).",
+    )
     max_concurrent_jobs: int = Field(default=1, ge=1, description="Training processes run at the same time.")
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the worker checks jobs and metrics."

@@ -1,0 +1,293 @@
+"""Continuous batching on a causal LM's own forward pass: rows join and leave the running batch at every step.
+
+Why our own scheduler (see docs/generation.md for the measurements): transformers' ``generate_batch`` manager
+takes one generation config for all requests and knows nothing of PEFT's per-row ``adapter_names``; we need
+per-request budgets, sampling settings, seeds, logits processors (log probabilities, OpenAI penalties), stop
+strings, cancellation and streaming, with base and adapter rows sharing one forward pass, on CPU.
+
+How a step works: a new request is prefilled alone (its prompt, no padding: the same numbers as plain
+``generate``), then its KV cache is left-padded to the running batch's length and concatenated along the batch
+axis. Each decode step runs one forward for every running row (positions counted from each row's first real
+token, padding masked), applies each request's own processors and sampler, and drops the rows whose request
+finished (end token, budget, stop string or cancel).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunesmith.models.generate import (
+    Generated,
+    LogprobRecorder,
+    OpenAIPenalties,
+    end_token_ids,
+)
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
+
+
+@dataclass
+class EngineRequest:
+    """One prompt to continue, with everything that is per request."""
+
+    prompt: list[int]
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    rows: int = 1  # sequences sampled from the prompt (OpenAI's n when sampling)
+    adapter: str | None = None  # name of a PEFT adapter loaded on the model; None: the base model
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    recorder: LogprobRecorder | None = None
+    penalties: tuple[float, float, dict[int, float]] | None = None
+    streamer: Any = None  # ``put(ids)`` per step (the first call carries the prompt), ``end()`` at the end
+    cancel: threading.Event | None = None
+    on_done: Callable[[Generated], None] | None = None
+    on_error: Callable[[BaseException], None] | None = None  # called instead of on_done if the batch fails
+    # Filled in by the engine.
+    out: list[list[int]] = field(default_factory=list)  # generated ids per row (end token and pads included)
+    done_rows: list[bool] = field(default_factory=list)
+    steps: int = 0
+    admitted_s: float = 0.0  # perf_counter when prefill started
+    finished_s: float = 0.0  # perf_counter when the request left the batch
+    _processors: Any = None
+    _generator: Any = None
+
+
+class Engine:
+    """The running batch of one model; ``add`` requests at any time, ``step`` advances every row by one token."""
+
+    def __init__(self, model_fn: Callable[[], Any], tok: Any, max_rows: int = 8) -> None:
+        self.model_fn, self.tok, self.max_rows = model_fn, tok, max_rows
+        self.end_ids = end_token_ids(model_fn(), tok)
+        self.running: list[EngineRequest] = []
+        self.cache: Any = None  # DynamicCache, (rows, heads, seq, dim) per layer
+        self.mask: Any = None  # (rows, seq) 1 for real tokens, 0 for left padding
+        self.positions: Any = None  # (rows,) position of the next token of each row
+        self.last: Any = None  # (rows,) the token each row feeds next
+        self.steps_run = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows in the running batch."""
+        return sum(r.rows for r in self.running)
+
+    def has_room(self, req: EngineRequest) -> bool:
+        """Whether ``req``'s rows fit (an empty batch takes any request)."""
+        return not self.running or self.rows + req.rows <= self.max_rows
+
+    def add(self, req: EngineRequest) -> None:
+        """Prefill ``req`` alone and join its rows to the running batch; they decode from the next ``step``."""
+        import torch
+
+        req.admitted_s = time.perf_counter()
+        req.out, req.done_rows = [[] for _ in range(req.rows)], [False] * req.rows
+        req._processors = build_processors(req)
+        if req.seed is not None:
+            req._generator = torch.Generator().manual_seed(req.seed % 2**64)
+        if req.streamer is not None:
+            req.streamer.put(torch.tensor([req.prompt]))
+        ids = torch.tensor([req.prompt], device=self.device)
+        with torch.inference_mode():
+            out = self.model_fn()(
+                input_ids=ids, use_cache=True, logits_to_keep=1, **adapter_kwargs(self.model_fn(), [req.adapter])
+            )
+        cache = out.past_key_values
+        if req.rows > 1:
+            cache.batch_repeat_interleave(req.rows)
+        n = len(req.prompt)
+        self._join(cache, torch.ones(req.rows, n, dtype=torch.long, device=self.device))
+        self.positions = torch.cat([self.positions, torch.full((req.rows,), n, device=self.device)])
+        self.running.append(req)
+        logits = out.logits[:, -1, :].float().expand(req.rows, -1)
+        tokens = self._choose(req, logits)
+        self.last = torch.cat([self.last, tokens.to(self.device)])
+        if self._record(req, tokens.tolist()):
+            self._drop([req])
+
+    def step(self) -> list[EngineRequest]:
+        """One decode step for every running row; returns the requests that finished (their rows left)."""
+        import torch
+
+        finished = [r for r in self.running if r.cancel is not None and r.cancel.is_set()]
+        self._drop(finished)
+        if not self.running:
+            return finished
+        model = self.model_fn()
+        self.mask = torch.cat([self.mask, torch.ones(self.rows, 1, dtype=self.mask.dtype, device=self.device)], 1)
+        names = [r.adapter for r in self.running for _ in range(r.rows)]
+        with torch.inference_mode():
+            out = model(
+                input_ids=self.last[:, None],
+                attention_mask=self.mask,
+                position_ids=self.positions[:, None],
+                past_key_values=self.cache,
+                use_cache=True,
+                **adapter_kwargs(model, names),
+            )
+        self.cache, self.positions = out.past_key_values, self.positions + 1
+        logits, tokens, start, done = out.logits[:, -1, :].float(), [], 0, []
+        for req in self.running:
+            chosen = self._choose(req, logits[start : start + req.rows])
+            tokens.append(chosen)
+            start += req.rows
+            if self._record(req, chosen.tolist()):
+                done.append(req)
+        self.last = torch.cat(tokens).to(self.device)
+        self.steps_run += 1
+        self._drop(done)
+        return finished + done
+
+    @property
+    def device(self) -> Any:
+        """Where the model's weights are."""
+        return next(self.model_fn().parameters()).device
+
+    def _choose(self, req: EngineRequest, scores: Any) -> Any:
+        """The next token of each of ``req``'s rows: its processors, then greedy or sampling."""
+        import torch
+
+        if req._processors:
+            scores = req._processors(self._row_ids(req), scores.clone())
+        if req.temperature <= 0:
+            tokens = scores.argmax(-1)
+        else:
+            probs = torch.softmax(scores, dim=-1)
+            tokens = torch.multinomial(probs, 1, generator=req._generator)[:, 0]
+        pad = self.tok.pad_token_id
+        return torch.tensor(
+            [pad if d else t for t, d in zip(tokens.tolist(), req.done_rows, strict=True)], dtype=torch.long
+        )
+
+    def _row_ids(self, req: EngineRequest) -> Any:
+        import torch
+
+        return torch.tensor([req.prompt + row for row in req.out])  # (rows, prompt + generated)
+
+    def _record(self, req: EngineRequest, tokens: list[int]) -> bool:
+        """Append one step's tokens; whether the request is finished."""
+        import torch
+
+        for i, t in enumerate(tokens):
+            req.out[i].append(t)
+            if t in self.end_ids or hits_stop(self.tok, req.out[i], req.stop):
+                req.done_rows[i] = True
+        req.steps += 1
+        if req.streamer is not None:
+            req.streamer.put(torch.tensor(tokens))
+        return all(req.done_rows) or req.steps >= req.max_new_tokens
+
+    def _join(self, cache: Any, mask: Any) -> None:
+        """Concatenate a new request's cache to the running one, left-padding the shorter to equal length."""
+        import torch
+
+        if self.cache is None or not self.running:
+            self.cache, self.mask = cache, mask
+            self.positions = torch.zeros(0, dtype=torch.long, device=self.device)
+            self.last = torch.zeros(0, dtype=torch.long, device=self.device)
+            return
+        width = max(self.mask.shape[1], mask.shape[1])
+        for old, new in zip(self.cache.layers, cache.layers, strict=True):
+            old.keys = torch.cat([left_pad(old.keys, width), left_pad(new.keys, width)])
+            old.values = torch.cat([left_pad(old.values, width), left_pad(new.values, width)])
+        pad = torch.nn.functional.pad
+        self.mask = torch.cat([pad(self.mask, (width - self.mask.shape[1], 0)), pad(mask, (width - mask.shape[1], 0))])
+
+    def _drop(self, reqs: list[EngineRequest]) -> None:
+        """Remove finished requests' rows from the batch and hand them their results."""
+        import torch
+
+        if not reqs:
+            return
+        keep, start = [], 0
+        for r in self.running:
+            if r not in reqs:
+                keep.extend(range(start, start + r.rows))
+            start += r.rows
+        self.running = [r for r in self.running if r not in reqs]
+        if keep:
+            idx = torch.tensor(keep, device=self.device)
+            self.cache.batch_select_indices(idx)
+            self.mask, self.positions, self.last = self.mask[idx], self.positions[idx], self.last[idx]
+            self._trim()
+        else:
+            self.cache = self.mask = None
+        for r in reqs:
+            finish_request(r)
+
+    def _trim(self) -> None:
+        """Drop leading columns that are padding in every remaining row."""
+        lead = int((self.mask.sum(0) == 0).long().cumprod(0).sum())
+        if lead:
+            self.mask = self.mask[:, lead:]
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[..., lead:, :], layer.values[..., lead:, :]
+
+
+def finish_request(req: EngineRequest) -> None:
+    """Resolve the last step's log probabilities, end the stream and hand the rows to ``on_done``."""
+    import torch
+
+    req.finished_s = time.perf_counter()
+    if req.recorder is not None and req.out and req.out[0]:
+        req.recorder.resolve(torch.tensor([row[-1] for row in req.out]))
+    if req.streamer is not None:
+        req.streamer.end()
+    if req.on_done is not None:
+        req.on_done(Generated(req.out, req.recorder.steps if req.recorder is not None else None))
+
+
+def build_processors(req: EngineRequest) -> Any:
+    """The request's logits processors in ``generate``'s order: ours (log probabilities before any warping,
+    penalties), then temperature and top-p."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+    procs: list[Any] = [req.recorder] if req.recorder is not None else []
+    if req.penalties is not None:
+        procs.append(OpenAIPenalties(len(req.prompt), *req.penalties))
+    if req.temperature > 0:
+        if req.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(req.temperature))
+        if req.top_p < 1.0:
+            procs.append(TopPLogitsWarper(req.top_p))
+    return LogitsProcessorList(procs) if procs else None
+
+
+def adapter_kwargs(model: Any, names: list[str | None]) -> dict[str, Any]:
+    """``adapter_names`` for PEFT's mixed-adapter batches, or nothing for a plain model."""
+    if not hasattr(model, "peft_config"):
+        assert all(n is None for n in names), "adapter rows on a model without adapters"
+        return {}
+    return {"adapter_names": [n or BASE_ADAPTER for n in names]}
+
+
+def left_pad(x: Any, width: int) -> Any:
+    """Zero-pad a (rows, heads, seq, dim) cache tensor on the left of its sequence axis to ``width``."""
+    import torch
+
+    return torch.nn.functional.pad(x, (0, 0, width - x.shape[-2], 0))
+
+
+def hits_stop(tok: Any, row: list[int], stops: tuple[str, ...]) -> bool:
+    """Whether the decoded row contains one of the stop strings."""
+    if not stops:
+        return False
+    text = tok.decode(row[-64:], skip_special_tokens=True)  # a stop string spans far fewer than 64 tokens
+    return any(s and s in text for s in stops)
+
+
+def generate_all(engine: Engine, reqs: list[EngineRequest]) -> list[Generated]:
+    """Run ``reqs`` through ``engine`` to completion, admitting each as soon as a slot frees up."""
+    results: dict[int, Generated] = {}
+    for i, r in enumerate(reqs):
+        r.on_done = lambda g, i=i: results.__setitem__(i, g)
+    waiting = list(reqs)
+    while waiting or engine.running:
+        while waiting and engine.has_room(waiting[0]):
+            engine.add(waiting.pop(0))
+        engine.step()
+    return [results[i] for i in range(len(reqs))]
