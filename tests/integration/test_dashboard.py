@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = ["/", "/ui/jobs", "/ui/jobs/ftjob-x", "/ui/new", "/ui/compare", "/ui/playground", "/ui/data", "/ui/aliases"]
 VIEWPORT = {"width": 1200, "height": 800}
 JOB_TIMEOUT_MS = 300_000
+UPLOAD_TIMEOUT_MS = 120_000  # the server validates an upload before it answers; slow on 2 busy cores
 
 
 def root_url(handle: ServerHandle) -> str:
@@ -76,6 +78,12 @@ def sign_in(pg, root: str) -> None:
     pg.wait_for_url(re.compile(r".*/ui/jobs$"))
 
 
+def open_page(pg, url: str) -> None:
+    """Go to a dashboard page and wait until its script has loaded its data and wired its controls."""
+    pg.goto(url)
+    pg.wait_for_selector("body[data-ready]", timeout=UPLOAD_TIMEOUT_MS)
+
+
 def shoot(pg, tmp_path: Path, name: str) -> Path:
     """Save a screenshot (and a copy under $DASHBOARD_SCREENSHOTS when set)."""
     path = tmp_path / f"{name}.png"
@@ -95,16 +103,16 @@ def ui_job(browser, dash_server, tmp_path_factory) -> str:
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     sign_in(pg, root)
-    pg.goto(f"{root}/ui/new")
+    open_page(pg, f"{root}/ui/new")
     bad = tmp / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n', encoding="utf-8")
     pg.set_input_files("#train-file", str(bad))
-    pg.wait_for_selector("#upload-problems li")
+    pg.wait_for_selector("#upload-problems li", timeout=UPLOAD_TIMEOUT_MS)
     problems = pg.inner_text("#upload-problems")
     assert "line 2" in problems, problems
     shoot(pg, tmp, "new_job_problems")
     pg.set_input_files("#train-file", str(write_train_file(tmp / "train.jsonl")))
-    expect(pg.locator("#train-file-id")).to_have_value(re.compile("^file-"))
+    expect(pg.locator("#train-file-id")).to_have_value(re.compile("^file-"), timeout=UPLOAD_TIMEOUT_MS)
     pg.select_option("#method", "supervised")
     pg.fill("#suffix", "ui")
     pg.click("details summary")
@@ -130,26 +138,51 @@ def tuned_model(ui_job, dash_server) -> str:
     pytest.fail(f"{ui_job} did not finish in {JOB_TIMEOUT_MS / 1000}s")
 
 
+def test_pause_resume_and_cancel_a_queued_job_from_its_page(page, dash_server, ui_job, tmp_path):
+    # runs while the shared job trains (one training process at a time), so this one stays queued: no cost
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    shared = httpx.get(f"{dash_server.base_url}/fine_tuning/jobs/{ui_job}", headers=headers).json()
+    body = {"model": shared["model"], "training_file": shared["training_file"], "training_config": TINY_TRAINING}
+    job = httpx.post(f"{dash_server.base_url}/fine_tuning/jobs", json=body, headers=headers).json()
+    page.on("dialog", lambda dialog: dialog.accept())
+    open_page(page, f"{root_url(dash_server)}/ui/jobs/{job['id']}")
+    status = page.locator("#job-status")
+    expect(status).to_have_text(re.compile("queued|running"), timeout=60_000)
+    page.click("#btn-pause")
+    expect(status).to_have_text("paused", timeout=60_000)
+    expect(page.locator("#btn-resume")).to_be_enabled()
+    page.click("#btn-resume")
+    expect(status).to_have_text(re.compile("queued|running"), timeout=60_000)
+    page.click("#btn-cancel")
+    expect(status).to_have_text("cancelled", timeout=60_000)
+    expect(page.locator("#btn-cancel")).to_be_disabled()
+    events = page.inner_text("#job-events")
+    assert "paused" in events.lower() and "cancel" in events.lower(), events
+    shoot(page, tmp_path, "job_controls")
+
+
 def test_sign_in_upload_create_job_and_watch_the_loss_curve_until_it_succeeds(page, dash_server, ui_job, tmp_path):
     root = root_url(dash_server)
-    page.goto(f"{root}/ui/jobs/{ui_job}")
+    open_page(page, f"{root}/ui/jobs/{ui_job}")
     page.wait_for_selector("#chart-loss svg polyline.series", timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=JOB_TIMEOUT_MS)
     page.wait_for_selector("#ckpt-table tbody tr a.try")
+    first_ckpt = page.inner_text("#ckpt-table tbody tr:first-child code")
+    assert first_ckpt in unquote(page.get_attribute("#ckpt-table tbody tr:first-child a.try", "href"))
     assert page.locator("#chart-loss polyline.series").count() >= 1
     assert page.locator("#chart-acc polyline.series").count() >= 1
     assert "n_epochs" in page.inner_text("#job-hparams")
     assert "succeeded" in page.inner_text("#job-events").lower() or page.locator("#job-events li").count() > 3
     assert page.is_disabled("#btn-cancel")
     shoot(page, tmp_path, "job")
-    page.goto(f"{root}/ui/jobs")
+    open_page(page, f"{root}/ui/jobs")
     page.wait_for_selector(f"tr[data-job='{ui_job}'] .badge.succeeded")
     assert "100%" in page.inner_text(f"tr[data-job='{ui_job}']")
     shoot(page, tmp_path, "jobs")
 
 
 def test_the_playground_answers_with_the_fine_tuned_model(page, dash_server, tuned_model, tmp_path):
-    page.goto(f"{root_url(dash_server)}/ui/playground?model={tuned_model}")
+    open_page(page, f"{root_url(dash_server)}/ui/playground?model={tuned_model}")
     assert page.input_value("#model-a") == tuned_model
     page.fill("#system", "Classify the sentiment of the review as positive or negative.")
     page.fill("#prompt", "Great value and fast delivery")
@@ -161,7 +194,7 @@ def test_the_playground_answers_with_the_fine_tuned_model(page, dash_server, tun
 
 
 def test_two_models_side_by_side_on_the_same_prompt(page, dash_server, tuned_model, tmp_path):
-    page.goto(f"{root_url(dash_server)}/ui/playground?model={tuned_model}")
+    open_page(page, f"{root_url(dash_server)}/ui/playground?model={tuned_model}")
     page.check("#side-by-side")
     base = page.input_value("#model-b")
     assert base and base != tuned_model
@@ -177,7 +210,7 @@ def test_two_models_side_by_side_on_the_same_prompt(page, dash_server, tuned_mod
 
 
 def test_compare_overlays_the_curves_of_two_jobs(page, dash_server, tuned_model, ui_job, tmp_path):
-    page.goto(f"{root_url(dash_server)}/ui/compare?jobs={ui_job}")
+    open_page(page, f"{root_url(dash_server)}/ui/compare?jobs={ui_job}")
     page.wait_for_selector("#chart-compare polyline.series")
     assert page.locator("#chart-compare polyline.series").count() == 1
     page.select_option("#compare-metric", "train_mean_token_accuracy")
@@ -186,7 +219,7 @@ def test_compare_overlays_the_curves_of_two_jobs(page, dash_server, tuned_model,
 
 
 def test_deploy_an_alias_and_roll_it_back(page, dash_server, tuned_model, tmp_path):
-    page.goto(f"{root_url(dash_server)}/ui/aliases")
+    open_page(page, f"{root_url(dash_server)}/ui/aliases")
     base = "smollm2-135m-instruct"
     for target in (base, tuned_model):
         page.fill("#alias-name", "prod")
@@ -202,7 +235,7 @@ def test_deploy_an_alias_and_roll_it_back(page, dash_server, tuned_model, tmp_pa
 
 
 def test_data_page_previews_trained_tokens(page, dash_server, ui_job, tmp_path):
-    page.goto(f"{root_url(dash_server)}/ui/data")
+    open_page(page, f"{root_url(dash_server)}/ui/data")
     page.click("tr:has-text('train.jsonl') .preview-btn")
     page.wait_for_selector("#preview-body mark.trained", timeout=60_000)
     assert page.locator("#preview-body mark.trained").first.inner_text().strip()

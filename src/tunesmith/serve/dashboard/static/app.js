@@ -166,7 +166,7 @@ pages.job = async () => {
     $("#job-summary").replaceChildren(`base ${job.model} · file ${job.training_file}${job.validation_file ? ` + ${job.validation_file}` : ""} · created ${age(job.created_at)} ago`, ...tuned);
     $("#job-error").hidden = !job.error;
     if (job.error) $("#job-error").textContent = `${job.error.code}: ${job.error.message}`;
-    $("#btn-pause").disabled = !["running", "queued", "validating_files"].includes(job.status);
+    $("#btn-pause").disabled = !["running", "queued"].includes(job.status);
     $("#btn-resume").disabled = job.status !== "paused";
     $("#btn-cancel").disabled = TERMINAL.has(job.status);
     const rows = metricRows(events);
@@ -367,5 +367,6 @@ pages.aliases = async () => {
 
 document.addEventListener("DOMContentLoaded", () => {
   const init = pages[document.body.dataset.page];
-  if (init) init().catch((e) => toast(e.message));
+  // data-ready tells a person's script (and the browser tests) that the page's first load is done
+  if (init) init().then(() => { document.body.dataset.ready = "1"; }, (e) => toast(e.message));
 });
