@@ -113,6 +113,7 @@ def ui_job(browser, dash_server, tmp_path_factory) -> str:
     shoot(pg, tmp, "new_job_problems")
     pg.set_input_files("#train-file", str(write_train_file(tmp / "train.jsonl")))
     expect(pg.locator("#train-file-id")).to_have_value(re.compile("^file-"), timeout=UPLOAD_TIMEOUT_MS)
+    pg.select_option("#valid-file-id", pg.input_value("#train-file-id"))  # validated each epoch: valid curves
     pg.select_option("#method", "supervised")
     pg.fill("#suffix", "ui")
     pg.click("details summary")
@@ -169,8 +170,8 @@ def test_sign_in_upload_create_job_and_watch_the_loss_curve_until_it_succeeds(pa
     page.wait_for_selector("#ckpt-table tbody tr a.try")
     first_ckpt = page.inner_text("#ckpt-table tbody tr:first-child code")
     assert first_ckpt in unquote(page.get_attribute("#ckpt-table tbody tr:first-child a.try", "href"))
-    assert page.locator("#chart-loss polyline.series").count() >= 1
-    assert page.locator("#chart-acc polyline.series").count() >= 1
+    for chart in ("#chart-loss", "#chart-acc"):  # train and valid curves
+        assert page.locator(f"{chart} polyline.series").count() == 2, page.inner_html(chart)[:500]
     assert "n_epochs" in page.inner_text("#job-hparams")
     assert "succeeded" in page.inner_text("#job-events").lower() or page.locator("#job-events li").count() > 3
     assert page.is_disabled("#btn-cancel")

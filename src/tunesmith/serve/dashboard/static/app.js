@@ -189,8 +189,10 @@ pages.new = async () => {
   const models = await api("GET", "/v1/models");
   $("#base-model").replaceChildren(...models.data.filter((m) => m.owned_by === "tunesmith").map((m) => el("option", { value: m.id }, m.id)));
   const files = (await api("GET", "/v1/files?purpose=fine-tune&limit=100")).data;
-  const pick = $("#train-file-id");
-  pick.append(...files.map((f) => el("option", { value: f.id }, `${f.filename} (${f.id})`)));
+  const pick = $("#train-file-id"), valid = $("#valid-file-id");
+  const option = (f) => el("option", { value: f.id }, `${f.filename} (${f.id})`);
+  pick.append(...files.map(option));
+  valid.append(...files.map(option));
   $("#train-file").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];
     if (!file) return;
@@ -200,7 +202,8 @@ pages.new = async () => {
     form.append("purpose", "fine-tune"); form.append("file", file);
     try {
       const f = await api("POST", "/v1/files", form);
-      pick.append(el("option", { value: f.id }, `${f.filename} (${f.id})`));
+      pick.append(option(f));
+      valid.append(option(f));
       pick.value = f.id;
       status.textContent = `uploaded ${f.filename} as ${f.id} (${f.bytes} bytes): valid`;
     } catch (e) {
@@ -225,6 +228,7 @@ pages.new = async () => {
       const type = $("#method").value;
       const body = { model: $("#base-model").value, training_file: pick.value, method: { type, [type]: { hyperparameters: hyper } } };
       if (!body.training_file) throw new Error("upload a training file or pick one first");
+      if (valid.value) body.validation_file = valid.value;
       if ($("#suffix").value.trim()) body.suffix = $("#suffix").value.trim();
       const tc = $("#training-config").value.trim();
       if (tc) {
