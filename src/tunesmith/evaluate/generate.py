@@ -68,7 +68,8 @@ def generate_cached(
 
 
 class LocalGenerator:
-    """Batched greedy generation with a local HF model (left padding, stops at EOS / end of turn)."""
+    """Batched generation with a local HF model on the continuous-batching engine (stops at EOS / end of turn;
+    a finished answer leaves the batch, so short answers do not wait for long ones)."""
 
     def __init__(self, model: Any, tok: Any, max_new_tokens: int, temperature: float = 0.0) -> None:
         self.model, self.tok = model, tok
@@ -76,22 +77,22 @@ class LocalGenerator:
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
         """Generate one answer per conversation in ``batch``."""
-        from tunesmith.models.generate import end_token_ids, generate_ids, split_at_end
+        from tunesmith.models.engine import Engine, EngineRequest, generate_all
+        from tunesmith.models.generate import split_at_end
 
         ids = [prompt_ids(self.tok, msgs) for msgs in batch]
-        start = time.perf_counter()
-        new = generate_ids(self.model, self.tok, ids, self.max_new_tokens, self.temperature)
-        elapsed = time.perf_counter() - start
-        end_ids = end_token_ids(self.model, self.tok)
+        engine = Engine(lambda: self.model, self.tok, max_rows=len(batch))
+        reqs = [EngineRequest(x, self.max_new_tokens, self.temperature) for x in ids]
+        new = generate_all(engine, reqs)
         rows = []
-        for seq, x in zip(new, ids, strict=True):
-            tokens, _ = split_at_end(seq, end_ids)
+        for gen, req, x in zip(new, reqs, ids, strict=True):
+            tokens, _ = split_at_end(gen.rows[0], engine.end_ids)
             rows.append(
                 {
                     "output": self.tok.decode(tokens, skip_special_tokens=True).strip(),
                     "prompt_tokens": len(x),
                     "completion_tokens": len(tokens),
-                    "latency_s": elapsed,
+                    "latency_s": req.finished_s - req.admitted_s,  # this example's own time in the batch
                 }
             )
         return rows

@@ -81,7 +81,47 @@ class Engine:
         return not self.running or self.rows + req.rows <= self.max_rows
 
     def add(self, req: EngineRequest) -> None:
-        """Prefill ``req`` alone and join its rows to the running batch; they decode from the next ``step``."""
+        """Prefill ``req`` and join its rows to the running batch; they decode from the next ``step``."""
+        self.add_many([req])
+
+    def add_many(self, reqs: list[EngineRequest]) -> None:
+        """Prefill ``reqs`` in one left-padded forward and join their rows to the running batch."""
+        import torch
+
+        for req in reqs:
+            self._start(req)
+        width = max(len(r.prompt) for r in reqs)
+        ids = torch.tensor([[self.tok.pad_token_id] * (width - len(r.prompt)) + r.prompt for r in reqs])
+        mask = torch.tensor([[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in reqs])
+        model = self.model_fn()
+        with torch.inference_mode():
+            out = model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),  # (requests, width)
+                use_cache=True,
+                logits_to_keep=1,
+                **adapter_kwargs(model, [r.adapter for r in reqs]),
+            )
+        rows = torch.tensor([i for i, r in enumerate(reqs) for _ in range(r.rows)], device=self.device)
+        cache = out.past_key_values
+        if len(rows) != len(reqs):
+            cache.batch_select_indices(rows)  # n sampled rows share their request's prompt cache
+        self._join(cache, mask.to(self.device)[rows])
+        lengths = [len(r.prompt) for r in reqs for _ in range(r.rows)]
+        self.positions = torch.cat([self.positions, torch.tensor(lengths, device=self.device)])
+        self.running.extend(reqs)
+        logits = out.logits[:, -1, :].float()
+        done = []
+        for i, req in enumerate(reqs):
+            tokens = self._choose(req, logits[i : i + 1].expand(req.rows, -1))
+            self.last = torch.cat([self.last, tokens.to(self.device)])
+            if self._record(req, tokens.tolist()):
+                done.append(req)
+        self._drop(done)
+
+    def _start(self, req: EngineRequest) -> None:
+        """Per-request state: output rows, processors, the seeded generator; the streamer sees the prompt."""
         import torch
 
         req.admitted_s = time.perf_counter()
@@ -91,23 +131,6 @@ class Engine:
             req._generator = torch.Generator().manual_seed(req.seed % 2**64)
         if req.streamer is not None:
             req.streamer.put(torch.tensor([req.prompt]))
-        ids = torch.tensor([req.prompt], device=self.device)
-        with torch.inference_mode():
-            out = self.model_fn()(
-                input_ids=ids, use_cache=True, logits_to_keep=1, **adapter_kwargs(self.model_fn(), [req.adapter])
-            )
-        cache = out.past_key_values
-        if req.rows > 1:
-            cache.batch_repeat_interleave(req.rows)
-        n = len(req.prompt)
-        self._join(cache, torch.ones(req.rows, n, dtype=torch.long, device=self.device))
-        self.positions = torch.cat([self.positions, torch.full((req.rows,), n, device=self.device)])
-        self.running.append(req)
-        logits = out.logits[:, -1, :].float().expand(req.rows, -1)
-        tokens = self._choose(req, logits)
-        self.last = torch.cat([self.last, tokens.to(self.device)])
-        if self._record(req, tokens.tolist()):
-            self._drop([req])
 
     def step(self) -> list[EngineRequest]:
         """One decode step for every running row; returns the requests that finished (their rows left)."""
@@ -287,7 +310,12 @@ def generate_all(engine: Engine, reqs: list[EngineRequest]) -> list[Generated]:
         r.on_done = lambda g, i=i: results.__setitem__(i, g)
     waiting = list(reqs)
     while waiting or engine.running:
-        while waiting and engine.has_room(waiting[0]):
-            engine.add(waiting.pop(0))
+        batch: list[EngineRequest] = []
+        free = engine.max_rows - engine.rows
+        while waiting and (waiting[0].rows <= free or not (engine.running or batch)):
+            free -= waiting[0].rows
+            batch.append(waiting.pop(0))
+        if batch:
+            engine.add_many(batch)
         engine.step()
     return [results[i] for i in range(len(reqs))]

@@ -221,7 +221,7 @@ class ContinuousBatcher:
         return any(e.running for e in self.engines.values())
 
     def _loop(self) -> None:
-        while self._take(block=not (self._running() or self._waiting)):
+        while self._take(block=not self._running()):  # idle: wait for work (waiting rows re-checked every 0.1 s)
             self._admit()
             for base, engine in list(self.engines.items()):
                 if engine.running:
@@ -257,7 +257,8 @@ class ContinuousBatcher:
                 req.future.set_exception(exc)
 
     def _admit(self) -> None:
-        """Prefill waiting requests in arrival order while their base's batch has room."""
+        """Prefill waiting requests in arrival order while their base's batch has room (one forward per base)."""
+        joining: dict[str, list[Any]] = {}
         for req in list(self._waiting):
             if req.cancel.is_set():
                 self._waiting.remove(req)
@@ -268,7 +269,7 @@ class ContinuousBatcher:
             if engine is None:
                 continue
             try:
-                adapter = self._adapter(req.target, engine)
+                adapter = self._adapter(req.target, engine, joining.get(req.target.base, []))
             except BaseException as exc:  # a missing or unreadable adapter: this request's error only
                 self._waiting.remove(req)
                 req.future.set_exception(exc)
@@ -276,11 +277,15 @@ class ContinuousBatcher:
             if adapter is False:
                 continue  # every loaded adapter is in use: wait for a row to finish
             ereq = self._engine_request(req, engine, adapter)
-            if not engine.has_room(ereq):
+            pending = joining.setdefault(req.target.base, [])
+            if (engine.running or pending) and engine.rows + sum(r.rows for r in pending) + ereq.rows > self.max_batch:
                 break
             self._waiting.remove(req)
-            self.busy_since = self.busy_since or time.monotonic()
-            self._guarded(req.target.base, lambda e=engine, r=ereq: e.add(r), extra=req)
+            pending.append(ereq)
+        for base, reqs in joining.items():
+            if reqs:
+                self.busy_since = self.busy_since or time.monotonic()
+                self._guarded(base, lambda e=self.engines[base], r=reqs: e.add_many(r), extra=reqs)
 
     def _engine(self, base: str, req: GenRequest) -> Any:
         from tunesmith.models.engine import Engine
@@ -295,11 +300,11 @@ class ContinuousBatcher:
             self.engines[base] = Engine(lambda: self.host.bases[base][0], tok, self.max_batch)
         return self.engines[base]
 
-    def _adapter(self, target: Target, engine: Any) -> str | None | bool:
+    def _adapter(self, target: Target, engine: Any, joining: list[Any]) -> str | None | bool:
         """The PEFT name of ``target``'s adapter (loaded now if needed), None for the base, False: wait."""
         if target.adapter is None:
             return None
-        in_use = {r.adapter for r in engine.running if r.adapter is not None}
+        in_use = {r.adapter for r in [*engine.running, *joining] if r.adapter is not None}
         key = (target.base, target.adapter)
         if key not in self.host.adapters and len(in_use) >= self.host.max_adapters:
             return False
@@ -340,18 +345,16 @@ class ContinuousBatcher:
             streamer=req.streamer,
             cancel=req.cancel,
             on_done=done,
-            on_error=req.future.set_exception,
+            on_error=lambda exc: req.future.done() or req.future.set_exception(exc),
         )
 
-    def _guarded(self, base: str, fn: Any, extra: GenRequest | None = None) -> None:
+    def _guarded(self, base: str, fn: Any, extra: list[Any] = ()) -> None:
         """Run an engine call; on an error, fail every request of that base's batch and start it afresh."""
         try:
             fn()
         except BaseException as exc:  # handed to the waiting requests, which turn it into an HTTP error
             log.exception("generation failed on %s", base)
             engine = self.engines.pop(base)
-            for r in engine.running:
+            for r in {id(r): r for r in [*engine.running, *extra]}.values():
                 if r.on_error is not None:
                     r.on_error(exc)
-            if extra is not None and not extra.future.done():
-                extra.future.set_exception(exc)
