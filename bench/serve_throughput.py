@@ -199,17 +199,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument(
-        "--threads", type=int, default=0, help="torch threads for every server and the peer (0: one per core)"
+        "--threads", type=int, default=0, help="torch threads for every server and peer (0: serve's auto, cores - 1)"
     )
     a = ap.parse_args()
     n, levels = (8, [1, 8]) if a.quick else (a.requests, [int(c) for c in a.concurrency.split(",")])
-    print(json.dumps({"machine": cpu_facts()}))
+    threads = a.threads or max(1, (os.cpu_count() or 1) - 1)  # what serve's inference_threads=0 picks
+    print(json.dumps({"machine": cpu_facts(), "torch_threads": threads}))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         runs = make_adapters(root)
         rows = {}
-        threads = ["--set", f"inference_threads={a.threads}"]
-        for label, extra in [("tunesmith", threads), ("one-at-a-time (a)", [*threads, "--set", "max_batch_size=1"])]:
+        flags = ["--set", f"inference_threads={a.threads}"]
+        for label, extra in [("tunesmith", flags), ("one-at-a-time (a)", [*flags, "--set", "max_batch_size=1"])]:
             data = root / label.split()[0]
             data.mkdir()
             port = free_port()
@@ -225,8 +226,8 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
-        hf = transformers_serve(n, 8, root, a.threads)
-    peer = peer_hf(4 if a.quick else min(n, 16), a.threads)
+        hf = transformers_serve(n, 8, root, threads)
+    peer = peer_hf(4 if a.quick else min(n, 16), threads)
     print(json.dumps({"peer (b)": peer}))
     print(json.dumps({"transformers serve (c), base model, 8 clients": hf}))
     if isinstance(hf, dict):

@@ -154,14 +154,15 @@ class Batcher:
 
 
 def build_batcher(host: ModelHost, settings: Any) -> Batcher | ContinuousBatcher:
-    """The inference queue ``settings.engine`` names, torch using ``settings.inference_threads`` (0: per core)."""
+    """The inference queue ``settings.engine`` names, torch using ``settings.inference_threads`` (0: cores - 1)."""
     import os
 
     import torch
 
     # Prompts are tokenized in request threads beside the model thread: tokenizer threads would oversubscribe.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    torch.set_num_threads(settings.inference_threads or os.cpu_count() or 1)
+    # auto: every core but one; OpenMP workers that spin-wait on a core the HTTP side took stall every matmul.
+    torch.set_num_threads(settings.inference_threads or max(1, (os.cpu_count() or 1) - 1))
     log.info(
         "chat engine: %s, max %d rows, %d torch threads",
         settings.engine,
