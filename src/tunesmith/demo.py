@@ -2,14 +2,16 @@
 
 advise -> validate + stats + cost -> baselines (zero-shot, few-shot) -> LoRA training with validation and early
 stopping -> evaluation of the fine-tuned model against the baselines (report.html + report.json + verdict) ->
-the adapter registered under an alias (and, with ``--serve``, served). Everything is written under one output
-directory, and re-running reuses finished steps: training is skipped when its run.json says it succeeded (and
-resumed from its last checkpoint when interrupted); evaluation answers are cached per candidate and example.
+the adapter registered under an alias and the reports published to the dashboard's Reports page (and, with
+``--serve``, served). Everything is written under one output directory, and re-running reuses finished steps:
+training is skipped when its run.json says it succeeded (and resumed from its last checkpoint when interrupted);
+evaluation answers are cached per candidate and example.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.rule import Rule
 
-from tunesmith.atomic import write_text_atomic
+from tunesmith.atomic import atomic_dir, write_text_atomic
 from tunesmith.errors import DatasetError
 
 
@@ -206,7 +208,7 @@ def train(cfg: DemoConfig, console: Console) -> Path:
 
 
 def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
-    """Step 5: point the alias at the fine-tuned run in the demo's server data directory."""
+    """Step 5: point the alias at the fine-tuned run in the demo's server data directory; publish the reports."""
     from tunesmith.serve.deploy import deploy_alias
     from tunesmith.serve.settings import ServeSettings
     from tunesmith.store.db import Database
@@ -221,7 +223,24 @@ def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
     finally:
         db.close()
     console.print(f"alias [bold]{cfg.alias}[/] -> {change.to_target} (recorded in {serve_dir / 'tunesmith.db'})")
+    for name in ("eval", "eval-tweets"):
+        if (cfg.output_dir / name / "report.json").exists():
+            published = publish_report(cfg.output_dir / name, serve_dir / "reports" / f"demo-{name}")
+            console.print(f"report published to the dashboard's Reports page: {published}")
     return serve_dir
+
+
+def publish_report(report_dir: Path, dest: Path) -> Path:
+    """Copy a report folder's report.json, report.html and config.yaml to ``dest`` in one rename.
+
+    A server whose data dir holds ``dest`` under ``reports/`` lists it on the dashboard's Reports page; the
+    generation caches stay behind.
+    """
+    with atomic_dir(dest) as tmp:
+        for name in ("report.json", "report.html", "config.yaml"):
+            if (report_dir / name).exists():
+                shutil.copy2(report_dir / name, tmp / name)
+    return dest
 
 
 def task_messages(cfg: DemoConfig, text: str) -> list[dict[str, str]]:

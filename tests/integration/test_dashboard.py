@@ -26,9 +26,11 @@ except ImportError:  # the browser tests skip; the no-key test still runs
 
 from tests.integration.conftest import API_KEY, ServerHandle, running_server
 from tests.integration.serve_data import TINY_TRAINING, write_train_file
+from tests.unit.serve.test_dashboard_reports import VERDICT, write_report_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ["/", "/ui/jobs", "/ui/jobs/ftjob-x", "/ui/new", "/ui/compare", "/ui/playground", "/ui/data", "/ui/aliases"]
+PAGES = ["/", "/ui/jobs", "/ui/jobs/ftjob-x", "/ui/new", "/ui/compare", "/ui/playground", "/ui/data", "/ui/aliases",
+         "/ui/reports", "/ui/reports/x", "/ui/report-html/x"]
 VIEWPORT = {"width": 1200, "height": 800}
 JOB_TIMEOUT_MS = 300_000
 UPLOAD_TIMEOUT_MS = 120_000  # the server validates an upload before it answers; slow on 2 busy cores
@@ -210,7 +212,7 @@ def test_two_models_side_by_side_on_the_same_prompt(page, dash_server, tuned_mod
     shoot(page, tmp_path, "playground_side_by_side")
 
 
-def test_compare_overlays_the_curves_of_two_jobs(page, dash_server, tuned_model, ui_job, tmp_path):
+def test_compare_draws_the_curves_of_the_checked_jobs(page, dash_server, tuned_model, ui_job, tmp_path):
     open_page(page, f"{root_url(dash_server)}/ui/compare?jobs={ui_job}")
     page.wait_for_selector("#chart-compare polyline.series")
     assert page.locator("#chart-compare polyline.series").count() == 1
@@ -243,6 +245,27 @@ def test_data_page_previews_trained_tokens(page, dash_server, ui_job, tmp_path):
     shoot(page, tmp_path, "data")
 
 
+def test_reports_page_lists_a_published_report_and_opens_it(page, dash_server, tmp_path):
+    # published as docs/dashboard.md says: its folder copied under <data-dir>/reports/
+    write_report_folder(dash_server.data_dir / "reports" / "sentiment-eval")
+    open_page(page, f"{root_url(dash_server)}/ui/reports")
+    row = page.locator("tr[data-report='sentiment-eval']")
+    expect(row).to_contain_text("test.jsonl")
+    expect(row.locator(".headline").nth(1)).to_have_text("accuracy 1.000 [1.000, 1.000]")
+    expect(row.locator("td.verdict")).to_have_text(VERDICT)
+    shoot(page, tmp_path, "reports")
+    row.locator("a.open-report").click()
+    page.wait_for_url(re.compile(r".*/ui/reports/sentiment-eval$"))
+    assert page.get_attribute("#report-frame", "sandbox") == ""
+    report = page.frame_locator("#report-frame")
+    expect(report.locator("h1")).to_have_text("tunesmith evaluation")
+    expect(report.locator(".verdict")).to_have_text(VERDICT)
+    expect(report.locator("h4").first).to_contain_text("fail → pass")
+    expect(page.locator("header nav a.active")).to_have_text("Reports")
+    assert page.locator("#toast").is_hidden(), page.inner_text("#toast")  # no script error shown either
+    shoot(page, tmp_path, "report")
+
+
 def test_no_page_or_data_endpoint_answers_without_the_key(dash_server):
     root, v1 = root_url(dash_server), dash_server.base_url
     with httpx.Client(follow_redirects=False, timeout=30) as anon:
@@ -262,8 +285,9 @@ def test_no_page_or_data_endpoint_answers_without_the_key(dash_server):
         for method, path in data:
             r = anon.request(method, v1 + path)
             assert r.status_code == 401 and set(r.json()) == {"error"}, (method, path, r.text)
-        r = anon.get(f"{root}/ui/api/files/file-x/preview")
-        assert r.status_code == 401 and set(r.json()) == {"error"}
+        for path in ("/ui/api/files/file-x/preview", "/ui/api/reports"):
+            r = anon.get(root + path)
+            assert r.status_code == 401 and set(r.json()) == {"error"}, path
         # a wrong key is refused; the right one gives a cookie that opens pages but not the API without CSRF
         assert anon.post(f"{root}/ui/login", data={"api_key": "sk-wrong"}).status_code == 401
         cross_site = {"Origin": "http://evil.example"}

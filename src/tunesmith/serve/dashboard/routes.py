@@ -2,7 +2,8 @@
 
 Pages carry no data of their own: each renders a skeleton plus the session's CSRF token, and ``app.js`` fills
 it from the same /v1 endpoints the SDK uses (sent with the session cookie and ``X-CSRF-Token``). Sign-in and
-the cookie check live in ``deps.RequireKeyMiddleware``; this module only issues and clears the cookie.
+the cookie check live in ``deps.RequireKeyMiddleware``; this module only issues and clears the cookie. The one
+exception is a published evaluation report (``reports.py``): its own report.html, served sandboxed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from tunesmith.serve.dashboard import reports
 from tunesmith.serve.dashboard.session import COOKIE_NAME, SESSION_MAX_AGE_S, csrf_matches, issue_cookie
 from tunesmith.serve.deps import ServerContext, get_ctx
 
@@ -30,6 +32,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# A published report.html is a file someone copied onto the server: it runs in a sandbox (a unique origin, no
+# script, no forms, no requests but its own inline CSS and data: images) and only this server may frame it.
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'",
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 PAGES = {  # path under /ui/ -> (template, nav title)
     "jobs": ("jobs.html", "Jobs"),
     "new": ("new_job.html", "New job"),
@@ -37,6 +49,7 @@ PAGES = {  # path under /ui/ -> (template, nav title)
     "playground": ("playground.html", "Playground"),
     "data": ("data.html", "Data"),
     "aliases": ("aliases.html", "Aliases"),
+    "reports": ("reports.html", "Reports"),
 }
 
 router = APIRouter(include_in_schema=False)
@@ -121,6 +134,23 @@ def job_page(request: Request, job_id: str) -> HTMLResponse:
     return render(request, "job.html", page="job", job_id=job_id)
 
 
+@router.get("/ui/reports/{report_id:path}")
+def report_page(request: Request, report_id: str, ctx: ServerContext = Depends(get_ctx)) -> HTMLResponse:
+    """One published report: its own report.html in a sandboxed iframe under the dashboard's header."""
+    if reports.find_report_html(reports.reports_root(ctx.settings.data_dir), report_id) is None:
+        return render(request, "not_found.html", 404, page="")
+    return render(request, "report_view.html", page="report", report_id=report_id)
+
+
+@router.get("/ui/report-html/{report_id:path}")
+def report_html(report_id: str, ctx: ServerContext = Depends(get_ctx)) -> Response:
+    """A published report's report.html, addressed by its id in the listing (never by a client path)."""
+    path = reports.find_report_html(reports.reports_root(ctx.settings.data_dir), report_id)
+    if path is None:
+        return PlainTextResponse("no such report", 404, headers=REPORT_HEADERS)
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
+
+
 @router.get("/ui/{name}")
 def page(request: Request, name: str) -> HTMLResponse:
     """One of PAGES."""
@@ -144,3 +174,9 @@ def preview_file(
     base = model or ctx.settings.base_models[0]
     previews = preview_examples(row.path, model=base, n=n)
     return {"file": file_id, "model": base, "data": [p.model_dump() for p in previews]}
+
+
+@router.get("/ui/api/reports")
+def list_reports(ctx: ServerContext = Depends(get_ctx)) -> dict[str, Any]:
+    """The evaluation reports published under ``<data_dir>/reports/``: one summary row each, newest first."""
+    return reports.listing(reports.reports_root(ctx.settings.data_dir))

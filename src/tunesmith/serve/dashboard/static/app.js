@@ -369,6 +369,21 @@ pages.aliases = async () => {
   await render();
 };
 
+pages.reports = async () => {
+  const rows = (await api("GET", "/ui/api/reports")).data;
+  $("#reports-empty").hidden = rows.length > 0;
+  const num = (v) => (typeof v === "number" ? v.toFixed(3) : "n/a");
+  const href = (id) => `/ui/reports/${id.split("/").map(encodeURIComponent).join("/")}`;
+  $("#reports-table tbody").replaceChildren(...rows.map((r) => el("tr", { "data-report": r.id },
+    el("td", {}, r.has_html ? el("a", { href: href(r.id), class: "open-report" }, r.id) : r.id),
+    el("td", {}, r.created.replace("T", " ").slice(0, 19)),
+    el("td", {}, r.test_file, r.n_examples ? el("span", { class: "muted" }, ` · ${r.n_examples} examples`) : ""),
+    el("td", {}, el("ul", { class: "cells" }, r.candidates.map((c) => el("li", {}, c.name, el("span", { class: "muted" }, ` (${c.kind})`))))),
+    el("td", {}, el("ul", { class: "cells" }, r.candidates.map((c) => el("li", { class: "headline" }, `${r.metric} ${num(c.value)} `,
+      el("span", { class: "muted" }, c.value === null ? "" : `[${num(c.low)}, ${num(c.high)}]`))))),
+    el("td", { class: r.error ? "verdict error" : "verdict" }, r.error || r.verdict || "—"))));
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   const init = pages[document.body.dataset.page];
   // data-ready tells a person's script (and the browser tests) that the page's first load is done
