@@ -18,10 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_runs_every_step_and_reuses_them(tmp_path):
+    # 16 validation examples instead of 100: validation forward passes were most of this test's time on CPU.
+    val = tmp_path / "val-16.jsonl"
+    val.write_text("".join((REPO / "examples" / "sentiment" / "val.jsonl").read_text().splitlines(True)[:16]))
     cfg = DemoConfig(
         output_dir=tmp_path / "demo", example_dir=REPO / "examples" / "sentiment",
         train_config=REPO / "configs" / "train" / "sentiment-lora.yaml",
-        train_overrides=["max_steps=3", "eval_steps=2", "save_steps=2", "logging_steps=1", "batch_size=4"],
+        train_overrides=["max_steps=3", "eval_steps=2", "save_steps=2", "logging_steps=1", "batch_size=4",
+                         f"valid_file={val}"],
         few_shot_k=2, eval_limit=8, domain_shift_limit=4, batch_size=8,
     )
     out = StringIO()
