@@ -2,8 +2,8 @@
 
 Why our own scheduler (see docs/generation.md for the measurements): transformers' ``generate_batch`` manager
 takes one generation config for all requests and knows nothing of PEFT's per-row ``adapter_names``; we need
-per-request budgets, sampling settings, seeds, logits processors (log probabilities, OpenAI penalties), stop
-strings, cancellation and streaming, with base and adapter rows sharing one forward pass, on CPU.
+per-request budgets, sampling settings, seeds, logits processors (log probabilities, OpenAI penalties, JSON
+grammar masks), stop strings, cancellation and streaming, with base and adapter rows sharing one forward pass, on CPU.
 
 How a step works: a new request is prefilled alone (its prompt, no padding: the same numbers as plain
 ``generate``), then its KV cache is left-padded to the running batch's length and concatenated along the batch
@@ -26,6 +26,7 @@ from tunesmith.models.generate import (
     OpenAIPenalties,
     end_token_ids,
 )
+from tunesmith.models.structured import GrammarMask
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 
@@ -44,6 +45,7 @@ class EngineRequest:
     stop: tuple[str, ...] = ()
     recorder: LogprobRecorder | None = None
     penalties: tuple[float, float, dict[int, float]] | None = None
+    grammar: str | None = None  # llguidance grammar of a JSON response_format; None: free text
     streamer: Any = None  # ``put(ids)`` per step (the first call carries the prompt), ``end()`` at the end
     cancel: threading.Event | None = None
     on_done: Callable[[Generated], None] | None = None
@@ -126,7 +128,7 @@ class Engine:
 
         req.admitted_s = time.perf_counter()
         req.out, req.done_rows = [[] for _ in range(req.rows)], [False] * req.rows
-        req._processors = build_processors(req)
+        req._processors = build_processors(req, self.tok)
         if req.seed is not None:
             req._generator = torch.Generator().manual_seed(req.seed % 2**64)
         if req.streamer is not None:
@@ -264,14 +266,16 @@ def finish_request(req: EngineRequest) -> None:
         req.on_done(Generated(req.out, req.recorder.steps if req.recorder is not None else None))
 
 
-def build_processors(req: EngineRequest) -> Any:
+def build_processors(req: EngineRequest, tok: Any) -> Any:
     """The request's logits processors in ``generate``'s order: ours (log probabilities before any warping,
-    penalties), then temperature and top-p."""
+    penalties, the structured-output mask), then temperature and top-p."""
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
     procs: list[Any] = [req.recorder] if req.recorder is not None else []
     if req.penalties is not None:
         procs.append(OpenAIPenalties(len(req.prompt), *req.penalties))
+    if req.grammar is not None:
+        procs.append(GrammarMask(tok, req.grammar))
     if req.temperature > 0:
         if req.temperature != 1.0:
             procs.append(TemperatureLogitsWarper(req.temperature))

@@ -158,10 +158,12 @@ def generate_rows(
     recorder: LogprobRecorder | None = None,
     cancelled: CancelledRows | None = None,
     penalties: tuple[float, float, dict[int, float]] | None = None,
+    grammar: str | None = None,
     **extra: Any,
 ) -> Generated:
     """:func:`generate_ids` with optional log probabilities (``recorder``), per-row cancellation and OpenAI's
-    ``(presence, frequency, logit_bias)`` penalties (applied after the recorder: logprobs are the model's)."""
+    ``(presence, frequency, logit_bias)`` penalties (applied after the recorder: logprobs are the model's) and
+    a structured-output ``grammar`` (llguidance, see :mod:`tunesmith.models.structured`)."""
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -173,6 +175,10 @@ def generate_rows(
     processors = [recorder] if recorder is not None else []
     if penalties is not None:
         processors.append(OpenAIPenalties(width, *penalties))
+    if grammar is not None:
+        from tunesmith.models.structured import GrammarMask
+
+        processors.append(GrammarMask(tok, grammar))
     if processors:
         extra["logits_processor"] = LogitsProcessorList(processors)
     if cancelled is not None:

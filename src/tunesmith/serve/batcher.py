@@ -343,6 +343,7 @@ class ContinuousBatcher:
             stop=p.stop,
             recorder=recorder,
             penalties=p.penalties,
+            grammar=p.grammar,
             streamer=req.streamer,
             cancel=req.cancel,
             on_done=done,

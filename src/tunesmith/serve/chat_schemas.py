@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tunesmith.models.structured import grammar_for
+
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 MAX_STOP_CHARS = 256  # each stop string is searched in the text at every decode step
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit
@@ -142,7 +144,9 @@ class ChatCompletionCreate(BaseModel):
         default=None, max_length=300, description="Token id (as a string) -> bias in [-100, 100]."
     )
     response_format: dict[str, Any] | None = Field(
-        default=None, description='Only {"type": "text"} for now; JSON modes come with structured generation.'
+        default=None,
+        description='{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": '
+        '{"name", "schema", "strict"}}: JSON modes constrain decoding to the schema (llguidance).',
     )
     user: str | None = None
 
@@ -181,12 +185,8 @@ class ChatCompletionCreate(BaseModel):
 
     @field_validator("response_format")
     @classmethod
-    def _text_only(cls, fmt: dict[str, Any] | None) -> dict[str, Any] | None:
-        if fmt is not None and fmt.get("type", "text") != "text":
-            raise ValueError(
-                f"response_format type {fmt.get('type')!r} is not supported yet (constrained JSON decoding is "
-                "planned); ask for JSON in the prompt, or drop response_format"
-            )
+    def _compilable_format(cls, fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+        grammar_for(fmt)  # StructuredOutputError is a ValueError: a 400 naming response_format
         return fmt
 
     @model_validator(mode="after")
@@ -206,6 +206,10 @@ class ChatCompletionCreate(BaseModel):
         if bad:
             raise ValueError(f"logit_bias token ids {bad} are outside the model's vocabulary of {vocab_size}")
         return pairs
+
+    def grammar(self) -> str | None:
+        """The llguidance grammar of ``response_format``; None for free text."""
+        return grammar_for(self.response_format)
 
     def stop_list(self) -> list[str]:
         """Stop sequences as a list (empty strings dropped)."""

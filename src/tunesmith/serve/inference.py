@@ -47,6 +47,7 @@ class Sampling:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias) pairs
+    grammar: str | None = None  # llguidance grammar of a JSON response_format; None: free text
 
     @property
     def penalties(self) -> tuple[float, float, dict[int, float]] | None:
@@ -238,6 +239,7 @@ def generate(
             recorder=recorder,
             cancelled=CancelledRows(cancel, n_gen) if cancel else None,
             penalties=first.penalties,
+            grammar=first.grammar,
             num_return_sequences=n_gen,
             **extra,
         )

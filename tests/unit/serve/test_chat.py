@@ -37,7 +37,7 @@ def body(**kw) -> ChatCompletionCreate:
         ({"top_logprobs": 21, "logprobs": True}, "less than or equal to 20"),
         ({"messages": [{"role": "user", "content": "bad \udc80"}]}, "messages.0.content holds a lone"),
         ({"model": "ft:\udc80"}, "model holds a lone UTF-16 surrogate"),
-        ({"response_format": {"type": "json_object"}}, "response_format type 'json_object' is not supported"),
+        ({"response_format": {"type": "xml"}}, "type must be 'text', 'json_object' or 'json_schema'"),
         ({"logit_bias": {"hello": 5}}, "logit_bias keys are token ids"),
         ({"logit_bias": {"5": 101}}, r"logit_bias values lie in \[-100, 100\]"),
         ({"presence_penalty": 3}, "less than or equal to 2"),

@@ -129,6 +129,7 @@ async def prepare(ctx: ServerContext, body: ChatCompletionCreate) -> Prepared:
             presence_penalty=body.presence_penalty or 0.0,
             frequency_penalty=body.frequency_penalty or 0.0,
             logit_bias=logit_bias(body, tok),
+            grammar=body.grammar(),
         )
         return Prepared(target, prompt, params, tools, text, tok)
 
