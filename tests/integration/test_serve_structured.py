@@ -119,8 +119,8 @@ def test_json_schema_strict_on_a_fine_tuned_model_is_valid_for_every_prompt(open
             response_format=FORMAT,
         )
 
-    with ThreadPoolExecutor(8) as pool:  # every other prompt: 25, to keep this file near a minute on 2 cores
-        replies = list(pool.map(ask_ft, PROMPTS[::2]))
+    with ThreadPoolExecutor(8) as pool:  # the same 50 prompts as the base model
+        replies = list(pool.map(ask_ft, PROMPTS))
     for reply in replies:
         jsonschema.validate(json.loads(reply.choices[0].message.content), SCHEMA)
         assert reply.choices[0].finish_reason == "stop" and reply.model == fine_tuned
