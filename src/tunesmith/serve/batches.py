@@ -22,7 +22,7 @@ from tunesmith.errors import ServeError, TunesmithError
 from tunesmith.serve.batch_schemas import BatchLineError, BatchRequestLine
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.deps import ServerContext
-from tunesmith.serve.schemas import ErrorBody, ErrorDetail
+from tunesmith.serve.schemas import error_body
 from tunesmith.store import repo
 
 log = logging.getLogger("tunesmith.batches")
@@ -71,10 +71,10 @@ def parse_input(path: Path, endpoint: str) -> tuple[list[BatchRequestLine], list
     return lines, problems
 
 
-def error_body(exc: TunesmithError) -> dict[str, Any]:
+def line_error_body(exc: TunesmithError) -> dict[str, Any]:
     """OpenAI's error body for a failed request line."""
     kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
-    return ErrorBody(error=ErrorDetail(message=exc.message, type=kind, param=exc.param, code=exc.code)).model_dump()
+    return error_body(exc.message, kind, exc.param, exc.code)
 
 
 class BatchRunner:
@@ -194,15 +194,13 @@ class BatchRunner:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or None
-            response = {"status_code": 400, "body": error_body(ServeError(f"body: {first['msg']}", param=where))}
+            response = {"status_code": 400, "body": line_error_body(ServeError(f"body: {first['msg']}", param=where))}
         except TunesmithError as exc:
-            response = {"status_code": exc.status_code, "body": error_body(exc)}
+            response = {"status_code": exc.status_code, "body": line_error_body(exc)}
         except Exception as exc:  # recorded on its line; the rest of the batch goes on
             log.exception("batch line %s failed", line.custom_id)
-            detail = ErrorDetail(
-                message=f"internal error: {exc.__class__.__name__}: {exc}", type="server_error", code="internal_error"
-            )
-            response = {"status_code": 500, "body": ErrorBody(error=detail).model_dump()}
+            message = f"internal error: {exc.__class__.__name__}: {exc}"
+            response = {"status_code": 500, "body": error_body(message, "server_error", None, "internal_error")}
         response["request_id"] = repo.new_id("req")
         return {"id": repo.new_id("batch_req"), "custom_id": line.custom_id, "response": response, "error": None}
 

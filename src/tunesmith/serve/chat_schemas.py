@@ -8,27 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunesmith.models.structured import grammar_for
+from tunesmith.serve.schemas import find_lone_surrogate
 
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 MAX_STOP_CHARS = 256  # each stop string is searched in the text at every decode step
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 INT64 = 2**63
 GREEDY_BELOW = 1e-5  # dividing logits by a smaller temperature overflows to inf/nan (vLLM uses the same bound)
-
-
-def find_lone_surrogate(value: Any, path: str = "") -> str | None:
-    """The path of the first string in ``value`` holding a lone UTF-16 surrogate (``"\\udc80"``), if any.
-
-    JSON may escape such code points, but they are not text: no tokenizer or database can encode them.
-    """
-    if isinstance(value, str):
-        return path or "body" if any("\ud800" <= c <= "\udfff" for c in value) else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = find_lone_surrogate(item, f"{path}.{key}" if path else str(key))
-        if found is not None:
-            return found
-    return None
 
 
 class ToolFunction(BaseModel):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.dashboard.session import CSRF_HEADER, cookie_value, csrf_matches, verify_cookie
-from tunesmith.serve.schemas import error_body
+from tunesmith.serve.schemas import error_body, find_lone_surrogate
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
 from tunesmith.store.db import Database
@@ -128,15 +128,15 @@ async def refuse_surrogates(request: Request) -> None:
     if not SURROGATE_ESCAPE.search(body):
         return
     try:
-        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise TextError(
-            f"the request body holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), "
-            "which is not valid text",
-            "send valid Unicode strings (surrogates only in pairs)",
-        ) from exc
+        where = find_lone_surrogate(json.loads(body))
     except ValueError:
         return  # not JSON: the body's own validation reports it
+    if where is not None:
+        raise TextError(
+            f"the request body holds a lone UTF-16 surrogate at {where} (e.g. \\udc80), which is not valid text",
+            "send valid Unicode strings (surrogates only in pairs)",
+            param=where,
+        )
 
 
 def actor(request: Request) -> str:

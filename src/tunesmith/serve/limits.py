@@ -5,11 +5,12 @@ File uploads (multipart) are exempt: they stream to disk under their own ``max_u
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from tunesmith.serve.schemas import ErrorBody, ErrorDetail
+from tunesmith.serve.schemas import error_body
 
 MAX_JSON_BODY_BYTES = 4 * 1024 * 1024  # a full 8k-token context is ~40 KB of text; 4 MiB leaves room for n, tools
 
@@ -60,10 +61,8 @@ class BodyLimitMiddleware:
         return (self._header(scope, b"content-type") or "").lower().startswith("multipart/")
 
     async def _refuse(self, send: Any) -> None:
-        detail = ErrorDetail(
-            message=body_too_large(self.limit).detail, type="invalid_request_error", code="request_too_large"
-        )
-        body = ErrorBody(error=detail).model_dump_json().encode()
+        detail = error_body(body_too_large(self.limit).detail, "invalid_request_error", None, "request_too_large")
+        body = json.dumps(detail).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -17,6 +17,21 @@ MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512  # OpenAI
 JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
 
 
+def find_lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string in ``value`` holding a lone UTF-16 surrogate (``"\\udc80"``), if any.
+
+    JSON may escape such code points, but they are not text: no tokenizer or database can encode them.
+    """
+    if isinstance(value, str):
+        return path or "body" if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = find_lone_surrogate(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 class ErrorDetail(BaseModel):
     """OpenAI's error object."""
 
