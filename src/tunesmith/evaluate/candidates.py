@@ -1,115 +1,89 @@
-"""Test items and candidates' prompts: zero-shot, few-shot (fixed or nearest), custom system prompt, runs."""
+"""Candidates as recipes: zero-shot, system prompt, few-shot (fixed or nearest), structured, RAG, fine-tuned runs."""
 
 from __future__ import annotations
 
 import json
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tunesmith.data.load import load_examples
-from tunesmith.data.schema import ChatExample
-from tunesmith.errors import DatasetError, EvalError
+from tunesmith.errors import EvalError
 from tunesmith.evaluate.config import CandidateSpec
+from tunesmith.evaluate.infer_schema import infer_schema
+from tunesmith.evaluate.items import TestItem
+from tunesmith.evaluate.recipe import FewShotRecipe, Recipe, RecipePrompter
 
 
-@dataclass
-class TestItem:
-    """One test example split into the prompt conversation and the reference answer."""
+def resolve_schema(spec: CandidateSpec, train: list[TestItem] | None) -> dict[str, Any] | None:
+    """The JSON Schema a candidate answers under: read from ``json_schema`` or inferred from training answers.
 
-    index: int
-    messages: list[dict[str, Any]]
-    reference: str
-    question: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def split_example(example: ChatExample, index: int, where: str) -> TestItem:
-    """Split off the final assistant turn as the reference; the rest is the prompt."""
-    msgs = example.for_template()
-    if not msgs or msgs[-1]["role"] != "assistant" or not msgs[-1].get("content"):
-        raise DatasetError(
-            f"{where}: example {index + 1} does not end with an assistant answer",
-            "each test example needs the reference answer as its last (assistant) message",
-        )
-    prompt = msgs[:-1]
-    question = next((m.get("content") or "" for m in reversed(prompt) if m["role"] == "user"), "")
-    return TestItem(index, prompt, msgs[-1]["content"], question)
-
-
-def load_items(path: Path, limit: int | None = None) -> list[TestItem]:
-    """Test (or training) items from a chat JSONL file; every bad example is reported at once."""
-    examples = load_examples(path)
-    if limit is not None:
-        examples = examples[:limit]
-    items, problems = [], []
-    for i, ex in enumerate(examples):
+    Raises:
+        EvalError: the schema file is missing or not JSON, or the training answers are free text.
+    """
+    if spec.json_schema is None:
+        return None
+    if spec.json_schema != "infer":
+        path = Path(spec.json_schema)
+        if not path.is_file():
+            raise EvalError(f"{spec.label}: json_schema file {path} does not exist", "pass a JSON Schema file")
         try:
-            items.append(split_example(ex, i, str(path)))
-        except DatasetError as exc:
-            problems.append(exc.message)
-    if problems:
-        raise DatasetError(
-            "\n".join(problems[:20]), "end every example with the assistant's reference answer"
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"{path}: not valid JSON ({exc})", "fix the schema file") from exc
+    schema = infer_schema([t.reference for t in train or []])
+    if schema is None:
+        raise EvalError(
+            f"{spec.label}: the training answers are free text, so no JSON Schema can be inferred",
+            "give `json_schema: FILE`, or drop the structured candidate for this task",
         )
-    return items
+    return schema
 
 
-def fixed_shots(train: list[TestItem], k: int, seed: int) -> list[TestItem]:
-    """``k`` training items drawn once with a seeded RNG (the same shots for every query)."""
-    return random.Random(seed).sample(train, min(k, len(train)))
-
-
-def nearest_shots(train: list[TestItem], items: list[TestItem], k: int) -> list[list[TestItem]]:
-    """For each test item, the ``k`` training items whose questions are most similar (most similar last)."""
-    from tunesmith.evaluate.embeddings import embed
-
-    train_vecs = embed([t.question for t in train])
-    test_vecs = embed([t.question for t in items])
-    sims = test_vecs @ train_vecs.T  # (n_test, n_train); vectors are L2-normalized
-    out = []
-    for row in sims:
-        top = row.argsort()[::-1][: min(k, len(train))]
-        out.append([train[i] for i in reversed(top)])
-    return out
-
-
-def with_shots(item: TestItem, shots: list[TestItem]) -> list[dict[str, Any]]:
-    """The item's prompt with the shots inserted as prior user/assistant turns after the system prompt."""
-    system = [m for m in item.messages if m["role"] == "system"][:1]
-    rest = [m for m in item.messages if m not in system]
-    turns: list[dict[str, Any]] = []
-    for shot in shots:
-        turns += [m for m in shot.messages if m["role"] != "system"]
-        turns.append({"role": "assistant", "content": shot.reference})
-    return system + turns + rest
-
-
-def with_system(item: TestItem, prompt: str) -> list[dict[str, Any]]:
-    """The item's prompt with its system message replaced by ``prompt``."""
-    return [{"role": "system", "content": prompt}] + [m for m in item.messages if m["role"] != "system"]
+def recipe_for(
+    spec: CandidateSpec,
+    schema: dict[str, Any] | None,
+    train_file: Path | None,
+    seed: int,
+    max_tokens: int,
+    index_dir: Path | None = None,
+) -> Recipe:
+    """The recipe a (local) candidate answers with: the same object `decide` saves and `deploy` serves."""
+    system = None
+    if spec.kind == "system":
+        system = spec.prompt if spec.prompt else Path(spec.prompt_file).read_text(encoding="utf-8").strip()
+    few_shot = None
+    if spec.kind == "few-shot":
+        assert train_file is not None  # EvalConfig requires train_file for few-shot
+        few_shot = FewShotRecipe(examples=Path(train_file).resolve(), k=spec.k, selection=spec.selection, seed=seed)
+    return Recipe(
+        name=spec.label,
+        model=spec.model,
+        run=Path(spec.path).resolve() if spec.kind == "run" and spec.path else None,
+        system_prompt=system,
+        few_shot=few_shot,
+        json_schema=schema,
+        rag=spec.rag,
+        index_dir=index_dir.resolve() if index_dir and spec.rag else None,
+        max_tokens=max_tokens,
+    )
 
 
 def build_prompts(
-    spec: CandidateSpec, items: list[TestItem], train: list[TestItem] | None, seed: int
+    spec: CandidateSpec,
+    items: list[TestItem],
+    train: list[TestItem] | None,
+    seed: int,
+    train_file: Path | None = None,
+    index_dir: Path | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """The message list each test item is sent as, for one candidate."""
-    if spec.kind == "few-shot":
-        assert train is not None  # EvalConfig requires train_file for few-shot
-        if spec.selection == "nearest":
-            return [
-                with_shots(it, shots)
-                for it, shots in zip(items, nearest_shots(train, items, spec.k), strict=True)
-            ]
-        shots = fixed_shots(train, spec.k, seed)
-        return [with_shots(it, shots) for it in items]
-    if spec.kind == "system":
-        text = spec.prompt if spec.prompt else Path(spec.prompt_file).read_text(encoding="utf-8").strip()
-        return [with_system(it, text) for it in items]
-    return [list(it.messages) for it in items]
+    """The message list each test item is sent as, for one candidate (through its recipe).
+
+    ``train`` is the few-shot pool already loaded from ``train_file`` (the file is what the recipe records).
+    """
+    recipe = recipe_for(spec, None, train_file, seed, 1, index_dir)
+    return RecipePrompter(recipe, shots=train).prepare([it.messages for it in items])
 
 
 @dataclass
@@ -130,9 +104,7 @@ def resolve_run(path: Path) -> ResolvedRun:
     """
     path = Path(path)
     if not path.is_dir():
-        raise EvalError(
-            f"run directory {path} does not exist", "pass a directory written by `tunesmith train`"
-        )
+        raise EvalError(f"run directory {path} does not exist", "pass a directory written by `tunesmith train`")
     info = _read_json(path / "run.json")
     metrics = path / "metrics.jsonl"
     extra = (metrics if metrics.exists() else None, info.get("trained_tokens"))

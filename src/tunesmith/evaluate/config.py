@@ -8,9 +8,14 @@ Candidates also have a one-line form for `tunesmith compare --candidate SPEC`::
     few-shot:k=6                      k training examples as prior turns (selection=fixed|nearest)
     few-shot:k=4,selection=nearest    the k most similar training examples (MiniLM embeddings)
     system:prompt=Answer in JSON.     base model with your own system prompt (or prompt_file=FILE)
+    structured                        zero-shot with answers constrained to a JSON Schema inferred from the
+                                      training answers (or json_schema=FILE)
+    rag:docs=PATH,k=3                 retrieved passages from a folder or JSONL of documents in the question
+                                      (chunk_size=, chunk_overlap=, method=bm25|embeddings|hybrid)
     run:runs/x                        a fine-tuned run directory (adapter/ or model/)
     endpoint:model=gpt-4o-mini,base_url=https://api.openai.com/v1,api_key_env=OPENAI_API_KEY
-    any of them: name=LABEL, price_model=KEY (row of the price table used for cost)
+    any of them: name=LABEL, price_model=KEY (row of the price table used for cost), json_schema=infer|FILE
+    (structured output on top: e.g. run:runs/x,json_schema=infer is the fine-tune + structured rung)
 """
 
 from __future__ import annotations
@@ -24,17 +29,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tunesmith.config import format_validation_errors
 from tunesmith.errors import ConfigError
 from tunesmith.evaluate.metrics import ALL_METRICS
+from tunesmith.evaluate.retrieval import RagSettings
 from tunesmith.models.bundled import BUNDLED_NAME
 
-CandidateKind = Literal["zero-shot", "few-shot", "system", "run", "endpoint"]
-_VALUE_KEY = {"run": "path", "endpoint": "model", "system": "prompt", "zero-shot": "model", "few-shot": "k"}
+CandidateKind = Literal["zero-shot", "few-shot", "system", "structured", "rag", "run", "endpoint"]
+_VALUE_KEY = {
+    "run": "path",
+    "endpoint": "model",
+    "system": "prompt",
+    "zero-shot": "model",
+    "few-shot": "k",
+    "structured": "json_schema",
+    "rag": "docs",
+}
+_RAG_KEYS = ("docs", "chunk_size", "chunk_overlap", "method", "template")
 
 
 class CandidateSpec(BaseModel):
     """One candidate: a model plus a prompting strategy."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: CandidateKind = Field(description="zero-shot | few-shot | system | run | endpoint.")
+    kind: CandidateKind = Field(
+        description="zero-shot | few-shot | system | structured | rag | run | endpoint (the decision ladder's rungs)."
+    )
     name: str | None = Field(
         default=None, description="Label in the report (default: derived from the spec)."
     )
@@ -55,9 +72,21 @@ class CandidateSpec(BaseModel):
     price_model: str | None = Field(
         default=None, description="Price-table key for cost (default: the model)."
     )
+    json_schema: str | None = Field(
+        default=None,
+        description="Structured output: `infer` (from the training answers) or a JSON Schema file; answers are "
+        "constrained to it (default `infer` for `structured`, none for the other kinds).",
+    )
+    rag: RagSettings | None = Field(default=None, description="rag: documents, chunking, k and prompt template.")
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> CandidateSpec:
+        if self.kind == "structured" and self.json_schema is None:
+            self.json_schema = "infer"
+        if self.kind == "rag" and self.rag is None:
+            raise ValueError("a `rag` candidate needs `rag: {docs: PATH}` (a folder or JSONL of documents)")
+        if self.kind != "rag" and self.rag is not None:
+            raise ValueError(f"`rag` settings belong to a `rag` candidate, not `{self.kind}`")
         if self.kind == "run" and self.path is None:
             raise ValueError("a `run` candidate needs `path` (the training run directory)")
         if self.kind == "endpoint" and self.base_url is None:
@@ -71,11 +100,12 @@ class CandidateSpec(BaseModel):
         """The name shown in reports."""
         if self.name:
             return self.name
-        return {
+        base = {
             "few-shot": f"few-shot-k{self.k}" + ("-nearest" if self.selection == "nearest" else ""),
             "run": f"run:{self.path.name if self.path else ''}",
             "endpoint": f"endpoint:{self.model}",
         }.get(self.kind, self.kind)
+        return base + ("+structured" if self.json_schema and self.kind != "structured" else "")
 
     @property
     def is_finetuned(self) -> bool:
@@ -151,6 +181,8 @@ class EvalConfig(BaseModel):
     def _check(self) -> EvalConfig:
         if any(c.kind == "few-shot" for c in self.candidates) and self.train_file is None:
             raise ValueError("few-shot candidates need `train_file` (the examples are drawn from it)")
+        if any(c.json_schema == "infer" for c in self.candidates) and self.train_file is None:
+            raise ValueError("`json_schema: infer` needs `train_file` (the schema is inferred from its answers)")
         labels = [c.label for c in self.candidates]
         if len(set(labels)) != len(labels):
             raise ValueError(f"candidate names must be unique, got {labels}; set `name:` on the duplicates")
@@ -178,7 +210,13 @@ def parse_candidate(text: str) -> CandidateSpec:
                     f"--candidate {text!r}: {part!r} is not key=value", "separate pairs with commas"
                 )
             key, value = _VALUE_KEY[kind], part
-        fields[key.strip()] = yaml.safe_load(value) if key.strip() in ("k",) else value.strip()
+        key = key.strip()
+        if kind == "rag" and key in (*_RAG_KEYS, "k"):
+            rag = fields.setdefault("rag", {})
+            assert isinstance(rag, dict)
+            rag[key] = yaml.safe_load(value) if key in ("k", "chunk_size", "chunk_overlap") else value.strip()
+            continue
+        fields[key] = yaml.safe_load(value) if key in ("k",) else value.strip()
     try:
         return CandidateSpec.model_validate(fields)
     except ValidationError as exc:

@@ -71,9 +71,12 @@ class LocalGenerator:
     """Batched generation with a local HF model on the continuous-batching engine (stops at EOS / end of turn;
     a finished answer leaves the batch, so short answers do not wait for long ones)."""
 
-    def __init__(self, model: Any, tok: Any, max_new_tokens: int, temperature: float = 0.0) -> None:
+    def __init__(
+        self, model: Any, tok: Any, max_new_tokens: int, temperature: float = 0.0, grammar: str | None = None
+    ) -> None:
+        """``grammar``: an llguidance grammar (models/structured.py) every answer is constrained to."""
         self.model, self.tok = model, tok
-        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.max_new_tokens, self.temperature, self.grammar = max_new_tokens, temperature, grammar
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
         """Generate one answer per conversation in ``batch``."""
@@ -82,7 +85,7 @@ class LocalGenerator:
 
         ids = [prompt_ids(self.tok, msgs) for msgs in batch]
         engine = Engine(lambda: self.model, self.tok, max_rows=len(batch))
-        reqs = [EngineRequest(x, self.max_new_tokens, self.temperature) for x in ids]
+        reqs = [EngineRequest(x, self.max_new_tokens, self.temperature, grammar=self.grammar) for x in ids]
         new = generate_all(engine, reqs)
         rows = []
         for gen, req, x in zip(new, reqs, ids, strict=True):
@@ -124,7 +127,13 @@ class EndpointGenerator:
     """One chat completion per prompt through the official openai SDK (latency measured per call)."""
 
     def __init__(
-        self, base_url: str, model: str, api_key_env: str, max_new_tokens: int, temperature: float = 0.0
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        response_format: dict[str, Any] | None = None,
     ) -> None:
         from openai import OpenAI
 
@@ -137,6 +146,7 @@ class EndpointGenerator:
         self.client = OpenAI(base_url=base_url, api_key=key, max_retries=2)
         self.model, self.base_url = model, base_url
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.extra = {"response_format": response_format} if response_format else {}
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
         """Answer each conversation in ``batch`` (sequentially)."""
@@ -146,7 +156,11 @@ class EndpointGenerator:
         start = time.perf_counter()
         try:
             resp = self.client.chat.completions.create(
-                model=self.model, messages=msgs, max_tokens=self.max_new_tokens, temperature=self.temperature
+                model=self.model,
+                messages=msgs,
+                max_tokens=self.max_new_tokens,
+                temperature=self.temperature,
+                **self.extra,
             )
         except Exception as exc:  # the SDK raises many subclasses; each means this endpoint call failed
             raise ServeError(

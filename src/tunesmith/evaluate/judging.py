@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tunesmith.errors import ServeError
-from tunesmith.evaluate.candidates import TestItem
 from tunesmith.evaluate.config import EvalConfig
+from tunesmith.evaluate.items import TestItem
 from tunesmith.evaluate.judge import Judge, Verdict
 from tunesmith.evaluate.schema import CandidateResult, Comparison, MetricValue
 from tunesmith.evaluate.stats import bootstrap_ci

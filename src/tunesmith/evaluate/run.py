@@ -21,7 +21,7 @@ from tunesmith.config import save_config
 from tunesmith.errors import ConfigError, EvalError
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
-from tunesmith.evaluate.candidates import TestItem, build_prompts, load_items, resolve_run
+from tunesmith.evaluate.candidates import recipe_for, resolve_run, resolve_schema
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig
 from tunesmith.evaluate.generate import (
     EndpointGenerator,
@@ -30,6 +30,9 @@ from tunesmith.evaluate.generate import (
     generate_cached,
     reference_nll,
 )
+from tunesmith.evaluate.infer_schema import is_json_answer, unwrap_answer
+from tunesmith.evaluate.items import TestItem, load_items
+from tunesmith.evaluate.recipe import Recipe, RecipePrompter
 from tunesmith.evaluate.regression import RegressionSuite, check_case, load_suite
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
 
@@ -50,7 +53,7 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
     items = load_items(cfg.test_file, cfg.limit)
     train = load_items(cfg.train_file) if cfg.train_file else None
     suite = load_suite(cfg.regression_suite) if cfg.regression_suite else None
-    check_candidates(cfg)
+    check_candidates(cfg, train)
     refs = [it.reference for it in items]
     task = M.detect_task(refs)
     metrics = M.choose_metrics(task, refs, None if cfg.metrics == "auto" else cfg.metrics)
@@ -98,11 +101,17 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
     return report
 
 
-def check_candidates(cfg: EvalConfig) -> None:
+def check_candidates(cfg: EvalConfig, train: list[TestItem] | None = None) -> None:
     """Find every unusable candidate before any model is loaded; raise one error listing them all."""
     problems: list[str] = []
     for i, spec in enumerate(cfg.candidates):
         where = f"candidates[{i}] ({spec.label})"
+        try:
+            resolve_schema(spec, train)
+        except EvalError as exc:
+            problems.append(f"{where}: {exc.message}")
+        if spec.rag is not None and not spec.rag.docs.exists():
+            problems.append(f"{where}: rag.docs {spec.rag.docs} does not exist")
         if spec.kind == "run":
             try:
                 resolve_run(spec.path)
@@ -146,13 +155,26 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
         str(cfg.seed),
         sha256_file(cfg.test_file),
     ]
-    if spec.kind == "few-shot" and cfg.train_file:
+    if (spec.kind == "few-shot" or spec.json_schema == "infer") and cfg.train_file:
         parts.append(sha256_file(cfg.train_file))
+    if spec.json_schema not in (None, "infer") and Path(spec.json_schema).is_file():
+        parts.append(sha256_file(Path(spec.json_schema)))
+    if spec.rag is not None:
+        parts.append(path_fingerprint(spec.rag.docs))
     if spec.kind == "system" and spec.prompt_file and Path(spec.prompt_file).exists():
         parts.append(sha256_file(spec.prompt_file))
     if spec.kind == "run" and spec.path:
         parts.append(weights_fingerprint(Path(spec.path)))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def path_fingerprint(path: Path) -> str:
+    """A file's sha256, or a folder's files' names, sizes and mtimes: edited documents change the key."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+    return ";".join(f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 def weights_fingerprint(run: Path) -> str:
@@ -170,8 +192,8 @@ def cache_path(cfg: EvalConfig, spec: CandidateSpec, suffix: str = "") -> Path:
 class _Backend:
     """The candidate's model, loaded lazily (only if something is not cached) and freed after."""
 
-    def __init__(self, cfg: EvalConfig, spec: CandidateSpec) -> None:
-        self.cfg, self.spec = cfg, spec
+    def __init__(self, cfg: EvalConfig, spec: CandidateSpec, recipe: Recipe) -> None:
+        self.cfg, self.spec, self.recipe = cfg, spec, recipe
         self.run = resolve_run(spec.path) if spec.kind == "run" else None
         self.model_name = self.run.model if self.run else spec.model
         self._loaded: tuple[Any, Any] | None = None
@@ -191,7 +213,8 @@ class _Backend:
             self._loaded = (model.eval(), tok)
         return self._loaded
 
-    def batch_fn(self) -> Any:
+    def batch_fn(self, structured: bool = True) -> Any:
+        response_format = self.recipe.response_format if structured else None
         if not self.local:
             return EndpointGenerator(
                 self.spec.base_url or "",
@@ -199,10 +222,11 @@ class _Backend:
                 self.spec.api_key_env,
                 self.cfg.max_new_tokens,
                 self.cfg.temperature,
+                response_format,
             )
-        return lambda batch: LocalGenerator(*self.loaded(), self.cfg.max_new_tokens, self.cfg.temperature)(
-            batch
-        )
+        return lambda batch: LocalGenerator(
+            *self.loaded(), self.cfg.max_new_tokens, self.cfg.temperature, grammar_of(response_format)
+        )(batch)
 
     def close(self) -> None:
         self._loaded = None
@@ -220,17 +244,25 @@ def evaluate_candidate(
     table: PriceTable,
 ) -> CandidateResult:
     """Answer the test set with one candidate (resuming from its cache) and measure everything."""
-    backend = _Backend(cfg, spec)
+    recipe = candidate_recipe(cfg, spec, train)
+    backend = _Backend(cfg, spec, recipe)
     try:
-        prompts = build_prompts(spec, items, train, cfg.seed)
+        prompter = RecipePrompter(recipe, shots=train)
+        prompts = prompter.prepare([it.messages for it in items])
         batch = 1 if spec.kind == "endpoint" else cfg.batch_size
         rows = generate_cached(
             backend.batch_fn(), prompts, GenerationCache(cache_path(cfg, spec)), batch, label=spec.label
         )
         refs = [it.reference for it in items]
+        if recipe.json_schema is not None:  # "positive" (a JSON string) is scored as positive against plain refs
+            rows = [
+                {**r, "output": unwrap_answer(r["output"], is_json_answer(ref))}
+                for r, ref in zip(rows, refs, strict=True)
+            ]
         extra = model_scores(backend, prompts, rows, refs, metrics)
         examples = S.example_results(rows, refs, metrics, extra)
         regression = run_suite(cfg, spec, backend, suite) if suite else None
+        hits = retrieval_hit_rate(prompter, items) if recipe.rag is not None else None
     finally:
         backend.close()
     run = backend.run
@@ -248,7 +280,32 @@ def evaluate_candidate(
         examples=examples,
         loss_curve=_read_metrics(run.metrics_file) if run and run.metrics_file else None,
         trained_tokens=run.trained_tokens if run else None,
+        json_schema=recipe.json_schema,
+        retrieval_hit_rate=hits,
     )
+
+
+def candidate_recipe(cfg: EvalConfig, spec: CandidateSpec, train: list[TestItem] | None) -> Recipe:
+    """The recipe a candidate is measured as (and deployed as): schema resolved, RAG index beside the report."""
+    schema = resolve_schema(spec, train)
+    return recipe_for(spec, schema, cfg.train_file, cfg.seed, cfg.max_new_tokens, cfg.output_dir / "rag-index")
+
+
+def grammar_of(response_format: dict[str, Any] | None) -> str | None:
+    """The llguidance grammar of a response_format (compiled and checked once per candidate)."""
+    from tunesmith.models.structured import grammar_for
+
+    return grammar_for(response_format) if response_format else None
+
+
+def retrieval_hit_rate(prompter: RecipePrompter, items: list[TestItem]) -> float | None:
+    """Share of test questions whose source document (``metadata.source``) is among the retrieved passages."""
+    from tunesmith.evaluate.retrieval import hit_rate
+
+    gold = [it.meta.get("source") for it in items]
+    if not any(gold):
+        return None
+    return hit_rate(prompter.retrieve([it.messages for it in items]), [str(g) if g else None for g in gold])
 
 
 def model_scores(
@@ -272,8 +329,8 @@ def run_suite(
     """Answer the regression suite's prompts and check their expectations."""
     prompts = [case.messages() for case in suite.cases]
     cache = GenerationCache(cache_path(cfg, spec, "-regression"))
-    rows = generate_cached(
-        backend.batch_fn(), prompts, cache, cfg.batch_size, label=f"{spec.label} regression"
+    rows = generate_cached(  # general prompts: free text even for a structured candidate
+        backend.batch_fn(structured=False), prompts, cache, cfg.batch_size, label=f"{spec.label} regression"
     )
     cases = []
     for case, row in zip(suite.cases, rows, strict=True):

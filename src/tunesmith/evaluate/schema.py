@@ -73,6 +73,12 @@ class CandidateResult(BaseModel):
     examples: list[ExampleResult]
     loss_curve: list[dict[str, Any]] | None = None
     trained_tokens: float | None = None
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="The JSON Schema answers were constrained to (given or inferred)."
+    )
+    retrieval_hit_rate: float | None = Field(
+        default=None, description="rag: share of questions whose source document was retrieved."
+    )
 
 
 class Comparison(BaseModel):

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import chat, write_jsonl
 from tunesmith.errors import DatasetError, EvalError
-from tunesmith.evaluate.candidates import (
-    TestItem,
-    build_prompts,
-    fixed_shots,
-    load_items,
-    nearest_shots,
-    resolve_run,
-)
+from tunesmith.evaluate.candidates import build_prompts, resolve_run
 from tunesmith.evaluate.config import parse_candidate
+from tunesmith.evaluate.items import TestItem, fixed_shots, load_items, nearest_shots
 
 
 def _item(i: int, q: str, a: str) -> TestItem:
@@ -36,7 +31,7 @@ def test_load_items_splits_reference_and_reports_bad_examples(tmp_path):
 def test_few_shot_prompt_puts_shots_after_the_system_prompt():
     train = [_item(i, f"train q{i}", f"train a{i}") for i in range(10)]
     items = [_item(0, "test q", "test a")]
-    prompts = build_prompts(parse_candidate("few-shot:k=3"), items, train, seed=0)
+    prompts = build_prompts(parse_candidate("few-shot:k=3"), items, train, seed=0, train_file=Path("t.jsonl"))
     msgs = prompts[0]
     assert msgs[0] == {"role": "system", "content": "S"} and msgs[-1] == {"role": "user", "content": "test q"}
     assert [m["role"] for m in msgs[1:-1]] == ["user", "assistant"] * 3

@@ -6,8 +6,8 @@ import pytest
 
 from tests.unit.augment.teacher_server import TeacherServer
 from tunesmith.errors import ServeError
-from tunesmith.evaluate.candidates import TestItem
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig, JudgeSettings
+from tunesmith.evaluate.items import TestItem
 from tunesmith.evaluate.judging import run_judge
 from tunesmith.evaluate.schema import CandidateResult, CostSpeed, ExampleResult
 
