@@ -53,9 +53,7 @@ class MetricsCallback(TrainerCallback):
         if self._t0 is not None:
             self.step_time += time.perf_counter() - self._t0
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         logs = logs or {}
         if "loss" not in logs and "eval_loss" not in logs:
             return
@@ -103,9 +101,7 @@ class ProgressCallback(TrainerCallback):
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         row = self.metrics.last_row
         if self.bar is not None and row:
             shown = {
@@ -138,6 +134,24 @@ class EpochEndEvalCallback(TrainerCallback):
         return control
 
 
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once ``minutes`` of wall-clock training have passed (checked after each step)."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.start = 0.0
+        self.stopped_step: int | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if time.perf_counter() - self.start >= self.seconds and not control.should_training_stop:
+            control.should_training_stop = True
+            self.stopped_step = state.global_step
+        return control
+
+
 class EarlyStoppingCallback(TrainerCallback):
     """Stop when ``patience`` validations in a row bring no lower valid_loss; end with the best weights.
 
@@ -166,9 +180,7 @@ class EarlyStoppingCallback(TrainerCallback):
             self.best, self.bad, self.best_step = loss, 0, state.global_step
             model = kwargs.get("model")
             if model is not None:
-                self._best_params = {
-                    n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
-                }
+                self._best_params = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
         else:
             self.bad += 1
             if self.bad >= self.patience:
@@ -194,6 +206,20 @@ class EarlyStoppingCallback(TrainerCallback):
                 f"the best validation; {why})"
             )
         return control
+
+
+def build_callbacks(cfg: Any, validating: bool) -> list[Any]:
+    """The callbacks every training method uses: metrics rows, the progress bar, validation at each epoch,
+    early stopping and the time budget, as the TrainConfig asks."""
+    metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
+    callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
+    if validating:
+        callbacks.append(EpochEndEvalCallback())
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    if cfg.max_minutes:
+        callbacks.append(TimeBudgetCallback(cfg.max_minutes))
+    return callbacks
 
 
 def final_metrics(callbacks: list[Any]) -> tuple[dict[str, float], int | None]:

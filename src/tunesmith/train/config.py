@@ -69,6 +69,12 @@ class TrainConfig(BaseModel):
     max_steps: int = Field(
         default=-1, description="Stop after this many optimizer steps (-1: run all epochs)."
     )
+    max_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time budget: stop after the optimizer step that passes it (the adapter is saved as "
+        "for a normal end; None: no limit).",
+    )
     batch_size: int = Field(
         default=8, ge=1, description="Examples per optimizer step (per device, before gradient accumulation)."
     )

@@ -37,12 +37,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     from trl import DPOConfig, DPOTrainer
 
     from tunesmith.models.load import load_model_and_tokenizer
-    from tunesmith.train.callbacks import (
-        EarlyStoppingCallback,
-        EpochEndEvalCallback,
-        MetricsCallback,
-        ProgressCallback,
-    )
+    from tunesmith.train.callbacks import build_callbacks
     from tunesmith.train.run import log_choices, prepare_output_dir, save_final_weights, summarize_run
     from tunesmith.train.setup import base_dtype, build_training_args, find_last_checkpoint, lora_config
 
@@ -52,12 +47,7 @@ def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
     model, tok = load_model_and_tokenizer(cfg.model, dtype=base_dtype(cfg), device="cpu")
     prepare_output_dir(cfg, tok, resume)
     args = build_training_args(cfg, args_cls=DPOConfig, beta=cfg.dpo.beta, max_length=cfg.max_seq_length)
-    metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
-    callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
-    if valid_rows:
-        callbacks.append(EpochEndEvalCallback())
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    callbacks = build_callbacks(cfg, validating=bool(valid_rows))
     trainer = DPOTrainer(
         model=model,
         args=args,

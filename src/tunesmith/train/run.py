@@ -104,12 +104,7 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
     from transformers.trainer_callback import PrinterCallback
     from transformers.trainer_callback import ProgressCallback as HfProgress
 
-    from tunesmith.train.callbacks import (
-        EarlyStoppingCallback,
-        EpochEndEvalCallback,
-        MetricsCallback,
-        ProgressCallback,
-    )
+    from tunesmith.train.callbacks import build_callbacks
     from tunesmith.train.collate import PackingCollator, PaddingCollator
     from tunesmith.train.trainer import SftTrainer
 
@@ -120,12 +115,7 @@ def build_sft_trainer(cfg: TrainConfig, model: Any, tok: Any, train: Any, valid:
         if use_packing(cfg)
         else PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of)
     )
-    metrics = MetricsCallback(cfg.output_dir / "metrics.jsonl")
-    callbacks: list[Any] = [metrics, ProgressCallback(metrics)]
-    if valid is not None:
-        callbacks.append(EpochEndEvalCallback())
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    callbacks = build_callbacks(cfg, validating=valid is not None)
     trainer = SftTrainer(
         model=model,
         args=build_training_args(cfg),

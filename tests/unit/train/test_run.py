@@ -67,16 +67,8 @@ def test_lora_run_writes_the_run_directory_contract(tiny_model_dir, data, tmp_pa
     varlen = varlen_attention_available()  # packing: auto packs only with a varlen kernel (never on CPU)
     assert cfg.packing == "auto" and run["packing"] is varlen and run["restored_step"] is None
     assert run["attention"] == ("flash_attention_2" if varlen else "sdpa" if torch.cuda.is_available() else "eager")
-    assert (
-        run["train_examples"] == 40
-        and run["valid_examples"] == 8
-        and run["adapter_dir"] == str(out / "adapter")
-    )
-    assert (
-        0 < run["trained_tokens"] < run["total_tokens"]
-        and run["peak_rss_mb"] > 0
-        and len(run["data_sha256"]) == 64
-    )
+    assert run["train_examples"] == 40 and run["valid_examples"] == 8 and run["adapter_dir"] == str(out / "adapter")
+    assert 0 < run["trained_tokens"] < run["total_tokens"] and run["peak_rss_mb"] > 0 and len(run["data_sha256"]) == 64
     metrics = rows(out / "metrics.jsonl")
     train_rows = [r for r in metrics if "train_loss" in r]
     valid_rows = [r for r in metrics if "valid_loss" in r]
@@ -144,8 +136,15 @@ def test_early_stopping_saves_the_best_validated_weights_with_their_metrics(tiny
     train = write_jsonl(tmp_path / "t.jsonl", [chat(f"Is {i} even?", "yes yes yes yes") for i in range(24)])
     valid = write_jsonl(tmp_path / "v.jsonl", [chat(f"Is {i} even?", "no no no no") for i in range(8)])
     cfg = config(
-        tiny_model_dir, tmp_path, tmp_path / "es", train_file=train, valid_file=valid, eval_steps=2,
-        save_steps=2, early_stopping_patience=1, max_steps=12,
+        tiny_model_dir,
+        tmp_path,
+        tmp_path / "es",
+        train_file=train,
+        valid_file=valid,
+        eval_steps=2,
+        save_steps=2,
+        early_stopping_patience=1,
+        max_steps=12,
     )
     result = run_training(cfg)
     valid_rows = {r["step"]: r for r in rows(cfg.output_dir / "metrics.jsonl") if "valid_loss" in r}
@@ -158,12 +157,18 @@ def test_early_stopping_saves_the_best_validated_weights_with_their_metrics(tiny
     assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
 
 
+def test_time_budget_stops_after_the_step_that_passes_it_and_saves_the_adapter(tiny_model_dir, data, tmp_path):
+    cfg = config(tiny_model_dir, data, tmp_path / "tb", epochs=3, max_minutes=1e-6, valid_file=None, eval_steps=None)
+    run_training(cfg)
+    run = json.loads((cfg.output_dir / "run.json").read_text())
+    assert run["status"] == "succeeded" and run["steps"] == 1  # 3 epochs of 10 steps were asked for
+    assert (cfg.output_dir / "adapter" / "adapter_model.safetensors").exists()
+
+
 def test_full_finetune_writes_a_loadable_model(tiny_model_dir, data, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    cfg = config(
-        tiny_model_dir, data, tmp_path / "full", method="full", max_steps=2, packing=False, learning_rate=1e-3
-    )
+    cfg = config(tiny_model_dir, data, tmp_path / "full", method="full", max_steps=2, packing=False, learning_rate=1e-3)
     result = run_training(cfg)
     assert result.model_dir == str(cfg.output_dir / "model") and result.adapter_dir is None
     model = AutoModelForCausalLM.from_pretrained(result.model_dir)
