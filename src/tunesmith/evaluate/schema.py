@@ -97,6 +97,43 @@ class Comparison(BaseModel):
     judge_pairwise: dict[str, int] | None = None
 
 
+class RungResult(BaseModel):
+    """One rung of the decision ladder against the best rung, on the primary metric."""
+
+    name: str
+    approach: str
+    value: float
+    low: float
+    high: float
+    diff_vs_best: float = Field(description="This rung minus the best rung, paired over the same examples.")
+    diff_low: float
+    diff_high: float
+    p_value: float
+    significantly_worse: bool = Field(description="The 95% interval of the difference lies below zero.")
+    within_margin: bool = Field(description="The difference is no worse than minus the margin.")
+    cost_per_1k: float | None = None
+    latency_p50_s: float
+    prompt_tokens_mean: float
+    payback_queries: float | None = Field(
+        default=None, description="Fine-tune rungs: queries until the training cost is paid back (None: never)."
+    )
+    recipe: str | None = Field(default=None, description="The recipe YAML that deploys this rung.")
+
+
+class Recommendation(BaseModel):
+    """What `tunesmith decide` recommends: the cheapest rung not significantly worse than the best."""
+
+    approach: str
+    candidate: str
+    reason: str
+    metric: str
+    best: str
+    test: str = Field(description="The paired test and the margin used.")
+    margin: float
+    alternatives: list[RungResult]
+    skipped: list[str] = Field(default_factory=list, description="Rungs not run, with the reason.")
+
+
 class EvalReport(BaseModel):
     """The whole evaluation (``report.json``)."""
 
@@ -113,6 +150,7 @@ class EvalReport(BaseModel):
     verdict: str = ""
     break_even_queries: float | None = None
     config: dict[str, Any]
+    recommendation: Recommendation | None = Field(default=None, description="`tunesmith decide` only.")
 
     def candidate(self, name: str) -> CandidateResult:
         """The candidate called ``name``."""
