@@ -592,8 +592,9 @@ def _validated(model_cls, data: dict):
 
 @app.command("deploy")
 def deploy_cmd(
-    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name, or a local "
-                                         "`tunesmith train` run directory, to point the alias at.")],
+    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name, a local `tunesmith "
+                                         "train` run directory, or a recipe YAML (`tunesmith decide` writes "
+                                         "one per rung), to point the alias at.")],
     alias: Annotated[str, typer.Option("--alias", help="The stable name clients use as model=.")],
     data_dir: DataDirOption = Path("tunesmith-data"),
     database_url: DbUrlOption = None,
@@ -605,10 +606,14 @@ def deploy_cmd(
     max_regression: Annotated[float | None, typer.Option("--max-regression", help="Gate: largest allowed "
                                                          "regression.")] = None,
 ) -> None:
-    """Point an alias at a model; every change is recorded (who, when, from, to). Takes effect at once.
+    """Point an alias at a model or a recipe; every change is recorded (who, when, from, to). Takes effect at once.
+
+    A recipe (base model or run + system prompt + few-shot + JSON schema + RAG) is checked, frozen as a copy in
+    the data dir, and applied server-side to every request naming the alias (docs/server.md).
 
     Examples: tunesmith deploy ft:smollm2-135m-instruct:support:ftjob-abc --alias support-bot
               tunesmith deploy runs/demo/train --alias sentiment --data-dir runs/demo/serve
+              tunesmith deploy runs/decide/recipes/structured.yaml --alias sentiment
     """
     import getpass
 

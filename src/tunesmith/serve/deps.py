@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from tunesmith.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.dashboard.session import CSRF_HEADER, cookie_value, csrf_matches, verify_cookie
+from tunesmith.serve.recipes import RecipeBook
 from tunesmith.serve.schemas import error_body, find_lone_surrogate
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.serve.worker import JobWorker
@@ -46,6 +47,7 @@ class ServerContext:
     db: Database
     worker: JobWorker
     batcher: Batcher
+    recipes: RecipeBook = field(default_factory=RecipeBook)  # deployed recipes, each prompter loaded once
 
 
 def get_ctx(request: Request) -> ServerContext:

@@ -26,6 +26,7 @@ class Target:
     name: str  # the name the client asked for (echoed in responses)
     base: str
     adapter: str | None = None
+    recipe: str | None = None  # a deployed recipe's file (serve/recipes.py): applied to the request's prompt
 
     @property
     def key(self) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.errors import ModelError
+from tunesmith.evaluate.recipe import Recipe
 from tunesmith.models.bundled import BUNDLED_ALIASES, BUNDLED_NAME
 from tunesmith.serve.inference import Target
 from tunesmith.serve.mapping import job_id_from_model
+from tunesmith.serve.recipes import RecipeBook, read_deployed, recipe_path
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database
@@ -27,11 +29,12 @@ def adapter_dir(work_dir: str) -> Path:
     return Path(work_dir) / "output" / "adapter"
 
 
-def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
+def resolve_target(db: Database, settings: ServeSettings, name: str, recipes: RecipeBook | None = None) -> Target:
     """The Target for ``name``, following aliases.
 
-    A name never becomes a path: only the absolute path an alias ends at (a run directory the CLI deployed;
-    the HTTP endpoint cannot store paths) is read as a run directory.
+    A name never becomes a path: only the target an alias ends at (a run directory or a ``recipe:`` file the
+    CLI deployed; the HTTP endpoint cannot store paths) is read as a path. ``recipes``: the server's loaded
+    recipes (None: read the recipe file).
 
     Raises:
         ModelError: unknown name, a job that has not succeeded, or a deleted model (404, param ``model``).
@@ -42,6 +45,10 @@ def resolve_target(db: Database, settings: ServeSettings, name: str) -> Target:
     base = canonical_base(name, settings)
     if base is not None:
         return Target(requested, base)
+    recipe_file = recipe_path(name) if hops else None
+    if recipe_file is not None:
+        recipe = recipes.get(recipe_file).recipe if recipes is not None else read_deployed(recipe_file)
+        return recipe_target(requested, recipe, settings, recipe_file)
     ckpt = repo.find_checkpoint(db, name)
     if ckpt is not None:
         job = repo.get_job(db, ckpt.job_id)
@@ -87,3 +94,29 @@ def run_dir_target(requested: str, name: str, settings: ServeSettings) -> Target
             param="model",
         )
     return Target(requested, base, str((run / "adapter").resolve()))
+
+
+def recipe_target(requested: str, recipe: Recipe, settings: ServeSettings, recipe_file: str | None) -> Target:
+    """The Target a recipe answers with: its run's adapter on the run's base, or its base model.
+
+    Raises:
+        ModelError: the run is not a `tunesmith train` run directory, or the base is not one this server offers.
+    """
+    if recipe.run is not None:
+        run = run_dir_target(requested, str(recipe.run), settings)
+        if run is None:
+            raise ModelError(
+                f"recipe {recipe.name!r}: `run: {recipe.run}` is not a `tunesmith train` run directory "
+                "(it needs adapter/adapter_config.json and run.json)",
+                "train it (`tunesmith train`) or set `run:` in the recipe to an existing run directory",
+                param="model",
+            )
+        return Target(requested, run.base, run.adapter, recipe_file)
+    base = canonical_base(recipe.model, settings)
+    if base is None:
+        raise ModelError(
+            f"recipe {recipe.name!r}: `model: {recipe.model}` is not a model this server offers",
+            f"start the server with --model {recipe.model}",
+            param="model",
+        )
+    return Target(requested, base, None, recipe_file)

@@ -343,6 +343,14 @@ class AliasChangePublic(BaseModel):
     created_at: int
 
 
+class RecipeSummary(BaseModel):
+    """What a recipe alias applies, for /v1/aliases and the dashboard."""
+
+    name: str = Field(description="The recipe's rung name (e.g. `structured`).")
+    model: str = Field(description="The base model, or the `tunesmith train` run directory it answers with.")
+    description: str = Field(description="One line: system prompt, shots, schema, retrieval, max_tokens.")
+
+
 class AliasPublic(BaseModel):
     """An alias, its target and its history (oldest first)."""
 
@@ -351,3 +359,4 @@ class AliasPublic(BaseModel):
     model: str
     updated_at: int
     history: list[AliasChangePublic] = Field(default_factory=list)
+    recipe: RecipeSummary | None = Field(default=None, description="What the recipe applies (recipe aliases).")

@@ -39,6 +39,7 @@ from tunesmith.serve.chat_schemas import (
 from tunesmith.serve.deps import ServerContext, get_ctx
 from tunesmith.serve.inference import Completion, Sampling, Target, cut_at_stop
 from tunesmith.serve.names import resolve_target
+from tunesmith.serve.recipes import apply_recipe
 from tunesmith.serve.tools import active_tools, parse_tool_calls
 
 router = APIRouter(tags=["chat"])
@@ -70,8 +71,8 @@ def completion_id() -> str:
 
 
 def system_fingerprint(target: Target) -> str:
-    """``fp_<hash>`` of what produces the answer: tunesmith's version, the base model and the adapter."""
-    key = f"{__version__}|{target.base}|{target.adapter or ''}"
+    """``fp_<hash>`` of what produces the answer: tunesmith's version, the base model, the adapter and the recipe."""
+    key = f"{__version__}|{target.base}|{target.adapter or ''}" + (f"|{target.recipe}" if target.recipe else "")
     return "fp_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -105,10 +106,12 @@ def logit_bias(body: ChatCompletionCreate, tok: Any) -> tuple[tuple[int, float],
 
 
 async def prepare(ctx: ServerContext, body: ChatCompletionCreate) -> Prepared:
-    """Resolve the model, render the prompt with the model's own chat template (tools included), check it
-    against the context and settle the sampling settings."""
-    target = await asyncio.to_thread(resolve_target, ctx.db, ctx.settings, body.model)
+    """Resolve the model, apply its recipe (an alias of a deployed recipe), render the prompt with the model's own
+    chat template (tools included), check it against the context and settle the sampling settings."""
+    target = await asyncio.to_thread(resolve_target, ctx.db, ctx.settings, body.model, ctx.recipes)
     messages = [m.as_template_dict() for m in body.messages]
+    if target.recipe is not None:  # its prompt, and its response_format / max_tokens unless the request sets them
+        body, messages = await asyncio.to_thread(apply_recipe, ctx.recipes.get(target.recipe), body, messages)
     host = ctx.batcher.host
 
     def tokenize() -> Prepared:
