@@ -37,6 +37,27 @@ def report_table(report: EvalReport) -> Table:
     return table
 
 
+def ladder_table(report: EvalReport) -> Table:
+    """`tunesmith decide`: one row per rung in ladder order, the recommended one marked."""
+    rec = report.recommendation
+    assert rec is not None
+    table = Table(title=f"the ladder on {report.n_examples} test examples ({rec.metric}; vs best = {rec.best})")
+    for col in ("", "rung", rec.metric, "vs best [95% CI]", "$/1k", "p50 s", "payback"):
+        table.add_column(col, justify="left" if col in ("", "rung") else "right")
+    for r in rec.alternatives:
+        table.add_row(
+            "->" if r.name == rec.candidate else "",
+            r.name,
+            f"{r.value:.3f} [{r.low:.2f},{r.high:.2f}]",
+            f"{r.diff_vs_best:+.3f} [{r.diff_low:+.2f},{r.diff_high:+.2f}]" + (" *" if r.significantly_worse else ""),
+            "n/a" if r.cost_per_1k is None else f"{r.cost_per_1k:.4f}",
+            f"{r.latency_p50_s:.2f}",
+            "-" if r.payback_queries is None else f"{r.payback_queries:,.0f} q",
+        )
+    table.caption = "* significantly worse than the best (paired bootstrap, 95%)"
+    return table
+
+
 def roi_table(inp: RoiInput, roi: RoiEstimate) -> Table:
     """The two setups side by side, then savings and break-even."""
     table = Table(title=f"{inp.queries_per_day:,.0f} queries/day")

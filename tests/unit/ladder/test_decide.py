@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ASSETS, chat, write_jsonl
+from tests.conftest import ASSETS, REPO, chat, write_jsonl
 from tunesmith.advise.costs import load_price_table
 from tunesmith.evaluate.recipe import load_recipe
 from tunesmith.evaluate.schema import CandidateResult, CostSpeed, EvalReport, ExampleResult, MetricValue
@@ -116,7 +116,9 @@ def test_decide_measures_every_rung_and_writes_recipes(decided):
         assert recipe.name == rung.name
     assert load_recipe(out / "recipes" / "fine-tune+structured.yaml").json_schema["type"] == "object"
     assert load_recipe(out / "recipes" / "rag.yaml").rag.docs.name == "docs.jsonl"
-    assert (out / "report.html").exists() and (out / "train" / "adapter" / "adapter_config.json").exists()
+    html = (out / "report.html").read_text()
+    assert "Recommendation:" in html and "the ladder: quality vs cost" in html
+    assert (out / "train" / "adapter" / "adapter_config.json").exists()
 
 
 def test_free_text_answers_skip_the_structured_rungs(tiny_model_dir, tmp_path):
@@ -136,3 +138,20 @@ def test_free_text_answers_skip_the_structured_rungs(tiny_model_dir, tmp_path):
     assert [r.name for r in report.recommendation.alternatives] == ["prompt", "few-shot"]
     assert report.recommendation.skipped[0].startswith("structured: the training answers are free text")
     assert "fine-tune: finetune is false" in report.recommendation.skipped
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "decide").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_decide_config_loads_and_names_its_command(path: Path):
+    from tunesmith.config import load_config
+
+    assert path.read_text().splitlines()[0] == f"# tunesmith decide configs/decide/{path.name}"
+    cfg = load_config(DecideConfig, path)
+    for f in (cfg.train_file, cfg.val_file, cfg.test_file, cfg.docs, cfg.train_config):
+        assert f is None or (REPO / f).exists(), f
+
+
+def test_decide_config_needs_splits_or_one_file():
+    with pytest.raises(ValueError, match="give train_file and test_file"):
+        DecideConfig(train_file=TRAIN)
+    with pytest.raises(ValueError, match="not both"):
+        DecideConfig(data_file=TRAIN, train_file=TRAIN, test_file=TEST)

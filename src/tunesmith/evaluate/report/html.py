@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 
 from tunesmith.evaluate.report import plots
@@ -20,6 +21,9 @@ th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 padding:.5rem}img{max-width:100%}.pass{color:#2a7d2a}.fail{color:#b22}.muted{color:#777;font-size:.85rem}
 pre{white-space:pre-wrap;margin:0;font-size:.85rem}
 """
+
+
+CHOSEN = " style='background:#eef3fb'"
 
 
 def _img(b64: str | None, alt: str) -> str:
@@ -79,11 +83,7 @@ def comparison_section(report: EvalReport) -> str:
     out = []
     for comp in report.comparisons:
         cands = [report.candidate(comp.baseline), report.candidate(comp.finetuned)]
-        judge = (
-            f"<p>Judge A/B (both orders): {escape(str(comp.judge_pairwise))}</p>"
-            if comp.judge_pairwise
-            else ""
-        )
+        judge = f"<p>Judge A/B (both orders): {escape(str(comp.judge_pairwise))}</p>" if comp.judge_pairwise else ""
         out.append(
             f"<h3>{escape(comp.finetuned)} vs {escape(comp.baseline)} on {escape(comp.metric)}</h3>"
             f"<p>difference {comp.diff:+.3f} (95% CI [{comp.low:+.3f}, {comp.high:+.3f}]), paired bootstrap "
@@ -99,6 +99,39 @@ def comparison_section(report: EvalReport) -> str:
     return "".join(out) or "<p class='muted'>No fine-tuned candidate: nothing to compare.</p>"
 
 
+def ladder_section(report: EvalReport) -> str:
+    """`tunesmith decide`: the recommendation, the chart and one row per rung (empty for plain evaluations)."""
+    rec = report.recommendation
+    if rec is None:
+        return ""
+    rows = "".join(
+        f"<tr{CHOSEN if r.name == rec.candidate else ''}><td>{i + 1}</td>"
+        f"<td><b>{escape(r.name)}</b></td><td class='num'>{_fmt(r.value)} <span class='muted'>[{_fmt(r.low)}, "
+        f"{_fmt(r.high)}]</span></td><td class='num'>{r.diff_vs_best:+.3f} <span class='muted'>"
+        f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]</span></td><td>{'yes' if r.significantly_worse else 'no'}</td>"
+        f"<td class='num'>{_fmt(r.cost_per_1k, 4)}</td><td class='num'>{_fmt(r.latency_p50_s, 2)}</td>"
+        f"<td class='num'>{'-' if r.payback_queries is None else f'{r.payback_queries:,.0f}'}</td>"
+        f"<td class='muted'>{escape(r.recipe or '-')}</td></tr>"
+        for i, r in enumerate(rec.alternatives)
+    )
+    skipped = "".join(f"<li>{escape(s)}</li>" for s in rec.skipped)
+    schemas = "".join(
+        f"<h4>{escape(c.name)}</h4><pre>{escape(json.dumps(c.json_schema, indent=1))}</pre>"
+        for c in report.candidates
+        if c.json_schema and not c.name.startswith("fine-tune")
+    )
+    return (
+        f"<h2>Recommendation: {escape(rec.approach)}</h2><div class='verdict'>{escape(rec.reason)}</div>"
+        f"<p class='muted'>Test: {escape(rec.test)}. Rungs in ladder order (cheapest first).</p>"
+        f"<div class='grid'>{_img(plots.ladder_chart(report), 'the ladder: quality vs cost')}</div>"
+        f"<table><tr><th>#</th><th>rung</th><th>{escape(rec.metric)}</th><th>vs best ({escape(rec.best)})</th>"
+        f"<th>significantly worse</th><th>USD / 1k queries</th><th>latency p50 (s)</th>"
+        f"<th>fine-tune payback (queries)</th><th>recipe</th></tr>{rows}</table>"
+        + (f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else "")
+        + (f"<h3>JSON Schema of the structured rungs</h3>{schemas}" if schemas else "")
+    )
+
+
 def charts(report: EvalReport) -> str:
     """Metric bars, quality vs cost, loss curves and confusion matrices."""
     figs = [_img(plots.metric_bars(report, m), f"{m} per candidate") for m in report.metrics[:4]]
@@ -108,17 +141,13 @@ def charts(report: EvalReport) -> str:
             figs.append(_img(plots.loss_curves(c.loss_curve, c.name), f"loss curves of {c.name}"))
     for c in report.candidates:
         if c.confusion:
-            figs.append(
-                _img(plots.confusion_plot(c.confusion, f"confusion: {c.name}"), f"confusion of {c.name}")
-            )
+            figs.append(_img(plots.confusion_plot(c.confusion, f"confusion: {c.name}"), f"confusion of {c.name}"))
     return f"<div class='grid'>{''.join(figs)}</div>"
 
 
 def render_html(report: EvalReport) -> str:
     """The whole report page."""
-    worst = "".join(
-        f"<h3>{escape(c.name)}</h3>{examples_table(report, c.worst, [c])}" for c in report.candidates
-    )
+    worst = "".join(f"<h3>{escape(c.name)}</h3>{examples_table(report, c.worst, [c])}" for c in report.candidates)
     regression = "".join(
         f"<h3>{escape(c.name)}: {c.regression.pass_rate:.0%} pass</h3>"
         f"<table><tr><th>prompt</th><th>answer</th>"
@@ -139,6 +168,7 @@ def render_html(report: EvalReport) -> str:
         f"<style>{CSS}</style></head><body><h1>tunesmith evaluation</h1>"
         f"<p class='muted'>{escape(report.test_file)} · {report.n_examples} examples · task "
         f"{escape(report.task_type)} · primary metric {escape(report.primary_metric)} · {report.created}</p>"
+        f"{ladder_section(report)}"
         f"<div class='verdict'>{escape(report.verdict)}</div><h2>Summary</h2>{summary_table(report)}"
         f"<h2>Charts</h2>{charts(report)}<h2>Fine-tuned vs best baseline</h2>{comparison_section(report)}"
         f"<h2>Worst examples</h2>{worst}"

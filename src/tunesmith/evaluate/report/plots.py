@@ -82,6 +82,36 @@ def quality_vs_cost(report: EvalReport) -> str | None:
     return _png(fig)
 
 
+def ladder_chart(report: EvalReport) -> str | None:
+    """The decision ladder: each rung's primary metric (95% interval) against its cost, the recommended one ringed."""
+    rec = report.recommendation
+    if rec is None or not rec.alternatives:
+        return None
+    rungs = rec.alternatives
+    priced = all(r.cost_per_1k is not None for r in rungs)
+    fig, ax = _figure(6.4, 3.8)
+    for i, r in enumerate(rungs):
+        x = r.cost_per_1k if priced else r.prompt_tokens_mean
+        ax.errorbar(
+            [x],
+            [r.value],
+            yerr=[[r.value - r.low], [r.high - r.value]],
+            fmt="o",
+            markersize=9,
+            capsize=5,
+            color=PALETTE[i % len(PALETTE)],
+            label=f"{i + 1}. {r.name}",
+        )
+        if r.name == rec.candidate:
+            ax.plot([x], [r.value], "o", markersize=20, markerfacecolor="none", markeredgecolor="#222")
+            ax.annotate("recommended", (x, r.value), textcoords="offset points", xytext=(10, -16), fontsize=8)
+    ax.set_xlabel("USD per 1,000 queries" if priced else "prompt tokens per query (no price entry)")
+    ax.set_ylabel(f"{rec.metric} (95% CI)")
+    ax.set_title("The ladder: quality vs cost per rung")
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
 def loss_curves(rows: list[dict[str, Any]], title: str) -> str | None:
     """Train and validation loss by step from a run's metrics.jsonl rows."""
     series = {
@@ -93,9 +123,7 @@ def loss_curves(rows: list[dict[str, Any]], title: str) -> str | None:
     fig, ax = _figure()
     for (name, pts), color in zip(series.items(), PALETTE, strict=False):
         if pts:
-            ax.plot(
-                [p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=name, color=color
-            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=name, color=color)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(f"Loss curves: {title}")
