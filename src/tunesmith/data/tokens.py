@@ -1,11 +1,20 @@
 """Token counts with the model's real tokenizer and chat template, batched for speed.
 
-Each example is rendered once with the chat template (plus the per-turn renders that locate trained assistant
+Each example is rendered with the chat template (plus the per-turn renders that locate trained assistant
 spans, as :func:`tunesmith.models.template.trained_char_spans` does), and the rendered texts are tokenized in
-batches by the fast tokenizer with character offsets. A token is counted as trained when it starts inside a
-trained span. This matches :func:`tunesmith.models.template.tokenize_example` (which tokenizes segment by
-segment) up to a token at a segment boundary; the zero-trainable-tokens check calls ``tokenize_example``
-itself on the examples where it can happen.
+batches by the fast tokenizer. A token is counted as trained when it starts inside a trained span. This
+matches :func:`tunesmith.models.template.tokenize_example` (which tokenizes segment by segment) up to a token
+at a segment boundary; the zero-trainable-tokens check calls ``tokenize_example`` itself on the examples where
+it can happen.
+
+Rendering Jinja three times per example cost ~300 us (measured on this 2-core CPU, more than tokenizing), so
+conversations of one *shape* (the roles and trained flags of their messages, plain text contents, no tools)
+share one render: the template is rendered once with placeholder contents and each example's text is the
+literal pieces around them with its own contents put back (:class:`_Skeleton`). That is exact for templates
+that insert contents verbatim; each shape is checked first against real renders of probe contents (leading and
+trailing whitespace, newlines, a ``<think>`` block), and a template that trims, splits or otherwise inspects
+contents fails the check and is rendered per example as before. The trained-token count reads the Rust
+encoding's ``char_to_token`` at the span edges instead of building Python offset lists.
 """
 
 from __future__ import annotations
@@ -14,13 +23,17 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tunesmith.data.schema import ChatExample, PreferenceExample
+from tunesmith.data.schema import ChatExample, Message, PreferenceExample
 from tunesmith.errors import DatasetError, TunesmithError
 from tunesmith.models.template import tokenize_example, trained_char_spans
 
 DEFAULT_CONTEXT = 2048
+MAX_SHAPES = 4096  # conversation shapes whose skeleton is cached (bounded memory)
+_PROBES = ("  probe {i}\n  two lines\t ", "<think>\nx {i}\n</think>\n\nanswer {i} ")
+_TEMPLATE_ERRORS = (DatasetError, ValueError, TypeError, KeyError, IndexError)
 
 
 @dataclass
@@ -34,10 +47,83 @@ class TokenCount:
 def as_chat(example: ChatExample | PreferenceExample) -> ChatExample:
     """A chat example to measure: preference records count as prompt + preferred answer."""
     if isinstance(example, PreferenceExample):
-        return ChatExample(
-            messages=[*example.input.messages, *example.preferred_output], tools=example.input.tools
-        )
+        return ChatExample(messages=[*example.input.messages, *example.preferred_output], tools=example.input.tools)
     return example
+
+
+@dataclass
+class _Skeleton:
+    """The chat template's text for one conversation shape, with holes where the contents go.
+
+    ``pieces[0] + contents[0] + pieces[1] + ... + pieces[n]`` is the rendered text; a span edge is
+    ``(k, delta)``: ``delta`` characters after the end of the first ``k`` contents' total length.
+    """
+
+    pieces: list[str]
+    edges: list[tuple[tuple[int, int], tuple[int, int]]]
+
+    def fill(self, contents: list[str]) -> tuple[str, list[tuple[int, int]]]:
+        """The rendered text and trained character spans for these contents."""
+        parts = [self.pieces[0]]
+        before = [0]
+        for content, piece in zip(contents, self.pieces[1:], strict=True):
+            parts += (content, piece)
+            before.append(before[-1] + len(content))
+        spans = [(before[k0] + d0, before[k1] + d1) for (k0, d0), (k1, d1) in self.edges]
+        return "".join(parts), spans
+
+
+def _shape(messages: list[Message], tools: Any) -> tuple | None:
+    """The key examples sharing a skeleton have (None: the example is rendered on its own)."""
+    if tools:
+        return None
+    key = []
+    for m in messages:
+        if m.content is None or m.name is not None or m.tool_calls or m.tool_call_id is not None:
+            return None
+        key.append((m.role, m.trained))
+    return tuple(key)
+
+
+def _build_skeleton(tok: Any, shape: tuple) -> _Skeleton | None:
+    """Render ``shape`` with placeholder contents; None unless probe contents render exactly as filled in."""
+    holes = [f"\ue000{i}\ue001" for i in range(len(shape))]
+    try:
+        full, spans = trained_char_spans(tok, _shaped_example(shape, holes))
+    except _TEMPLATE_ERRORS:
+        return None
+    at = [full.find(h) for h in holes]
+    if any(p < 0 or full.count(h) != 1 for p, h in zip(at, holes, strict=True)) or at != sorted(at):
+        return None
+    ends = [p + len(h) for p, h in zip(at, holes, strict=True)]
+    pieces = [full[a:b] for a, b in zip([0, *ends], [*at, len(full)], strict=True)]
+    edges = []
+    for span in spans:
+        edge = []
+        for pos in span:
+            k = sum(e <= pos for e in ends)
+            if k < len(at) and at[k] < pos:  # the edge falls inside a content: not a fixed offset
+                return None
+            edge.append((k, pos - sum(len(h) for h in holes[:k])))
+        edges.append((edge[0], edge[1]))
+    skeleton = _Skeleton(pieces, edges)
+    for probe in _PROBES:
+        contents = [probe.format(i=i) for i in range(len(shape))]
+        try:
+            if trained_char_spans(tok, _shaped_example(shape, contents)) != skeleton.fill(contents):
+                return None
+        except _TEMPLATE_ERRORS:
+            return None
+    return skeleton
+
+
+def _shaped_example(shape: tuple, contents: list[str]) -> ChatExample:
+    return ChatExample(
+        messages=[
+            Message(role=role, content=c, weight=0 if role == "assistant" and not trained else None)
+            for (role, trained), c in zip(shape, contents, strict=True)
+        ]
+    )
 
 
 class TokenCounter:
@@ -50,15 +136,15 @@ class TokenCounter:
     """
 
     def __init__(self, model: str, tokenizer: Any = None, context: int | None = None) -> None:
-        from tunesmith.models.load import load_tokenizer, prepare_tokenizer
+        from tunesmith.models.load import prepare_tokenizer
 
         self.model = model
-        self.tok = prepare_tokenizer(tokenizer) if tokenizer is not None else load_tokenizer(model)
+        self.tok = prepare_tokenizer(tokenizer) if tokenizer is not None else _load_tokenizer(model)
         self.context = context or model_context_length(model, self.tok)
         specials = sorted({t for t in self.tok.all_special_tokens if t} | _added_special(self.tok), key=len)
-        self._special_re = (
-            re.compile("|".join(re.escape(t) for t in reversed(specials))) if specials else None
-        )
+        self._special_re = re.compile("|".join(re.escape(t) for t in reversed(specials))) if specials else None
+        self._skeletons: dict[tuple, _Skeleton | None] = {}
+        self.tok("", add_special_tokens=False)  # leaves the Rust tokenizer set up as a plain call does
 
     def special_tokens_in(self, text: str | None) -> list[str]:
         """The model's special tokens that appear inside ``text``."""
@@ -68,31 +154,75 @@ class TokenCounter:
 
     def count(self, examples: list[ChatExample | PreferenceExample]) -> list[TokenCount | None]:
         """Token counts of a batch of examples (None where the template cannot render one)."""
-        rendered: list[tuple[str, list[tuple[int, int]]] | None] = []
-        for ex in examples:
-            try:
-                rendered.append(trained_char_spans(self.tok, as_chat(ex)))
-            except (DatasetError, ValueError, TypeError, KeyError, IndexError):  # template refused it
-                rendered.append(None)
+        rendered = [self._render(ex) for ex in examples]
         texts = [r[0] for r in rendered if r is not None]
-        enc = self.tok(texts, add_special_tokens=False, return_offsets_mapping=True) if texts else None
+        encodings = self._encode(texts) if texts else []
         out: list[TokenCount | None] = []
         j = 0
         for r in rendered:
             if r is None:
                 out.append(None)
                 continue
-            offsets = enc["offset_mapping"][j]
+            enc = encodings[j]
             j += 1
-            out.append(TokenCount(len(offsets), _trained_tokens(offsets, r[1])))
+            out.append(TokenCount(len(enc), _trained_tokens(enc, r[1], len(r[0]))))
         return out
+
+    def _render(self, example: ChatExample | PreferenceExample) -> tuple[str, list[tuple[int, int]]] | None:
+        """The rendered text and trained spans, from the shape's skeleton where it has one."""
+        if isinstance(example, PreferenceExample):
+            messages, tools = [*example.input.messages, *example.preferred_output], example.input.tools
+        else:
+            messages, tools = example.messages, example.tools
+        shape = _shape(messages, tools)
+        if shape is not None and shape not in self._skeletons and len(self._skeletons) < MAX_SHAPES:
+            self._skeletons[shape] = _build_skeleton(self.tok, shape)
+        skeleton = self._skeletons.get(shape) if shape is not None else None
+        if skeleton is not None:
+            return skeleton.fill([m.content or "" for m in messages])
+        try:
+            return trained_char_spans(self.tok, as_chat(example))
+        except _TEMPLATE_ERRORS:  # the template refused it
+            return None
+
+    def _encode(self, texts: list[str]) -> list[Any]:
+        """Rust encodings of ``texts`` (no special tokens added), as the tokenizer's own call makes them."""
+        backend = getattr(self.tok, "backend_tokenizer", None)
+        if backend is not None and backend.truncation is None and backend.padding is None:
+            return backend.encode_batch(texts, add_special_tokens=False)
+        return self.tok(texts, add_special_tokens=False).encodings
 
     def trained_after_truncation(self, example: ChatExample | PreferenceExample) -> int:
         """Exact trained-token count after truncating to the context (``tokenize_example``)."""
         return tokenize_example(self.tok, as_chat(example), max_length=self.context).n_trained
 
 
-def _trained_tokens(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> int:
+def _trained_tokens(enc: Any, spans: list[tuple[int, int]], n_chars: int) -> int:
+    """Tokens whose start offset lies inside one of the (sorted, disjoint) ``spans``."""
+    total = 0
+    for start, end in spans:
+        first, stop = _first_token_from(enc, start, n_chars), _first_token_from(enc, end, n_chars)
+        if first is None or stop is None:
+            return _trained_from_offsets(enc.offsets, spans)
+        total += stop - first
+    return total
+
+
+def _first_token_from(enc: Any, pos: int, n_chars: int) -> int | None:
+    """Index of the first token starting at or after character ``pos`` (None: ask the offsets)."""
+    if pos >= n_chars:
+        return len(enc)
+    t = enc.char_to_token(pos)
+    if t is None:
+        return None
+    if enc.token_to_chars(t)[0] < pos:  # the token straddles pos: the next one is the first after it
+        return t + 1
+    while t > 0 and enc.token_to_chars(t - 1)[0] >= pos:  # tokens sharing one character's start
+        t -= 1
+    return t
+
+
+def _trained_from_offsets(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> int:
     starts = [s for s, _ in spans]
     n = 0
     for start, _end in offsets:
@@ -100,6 +230,32 @@ def _trained_tokens(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
         if k >= 0 and start < spans[k][1]:
             n += 1
     return n
+
+
+def _load_tokenizer(model: str) -> Any:
+    """The model's tokenizer; a plain fast tokenizer is built without ``AutoTokenizer``.
+
+    ``AutoTokenizer`` imports torch through ``transformers.configuration_utils`` (~300 MiB resident, most of
+    ``data validate``'s memory), while ``TokenizersBackend`` (what ``AutoTokenizer`` returns for a
+    ``tokenizer_config.json`` naming it or ``PreTrainedTokenizerFast``) does not. Other tokenizer classes go
+    through :func:`tunesmith.models.load.load_tokenizer`.
+    """
+    from tunesmith.models.load import load_tokenizer, prepare_tokenizer
+    from tunesmith.models.registry import resolve_model
+
+    path = Path(resolve_model(model))
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if (path / "tokenizer.json").is_file() and config.get("tokenizer_class") in (
+        "TokenizersBackend",
+        "PreTrainedTokenizerFast",
+    ):
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+        return prepare_tokenizer(TokenizersBackend.from_pretrained(path))
+    return load_tokenizer(model)
 
 
 def _added_special(tok: Any) -> set[str]:
