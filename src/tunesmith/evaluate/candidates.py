@@ -64,7 +64,7 @@ def recipe_for(
         system_prompt=system,
         few_shot=few_shot,
         json_schema=schema,
-        rag=spec.rag,
+        rag=spec.rag.model_copy(update={"docs": spec.rag.docs.resolve()}) if spec.rag else None,
         index_dir=index_dir.resolve() if index_dir and spec.rag else None,
         max_tokens=max_tokens,
     )

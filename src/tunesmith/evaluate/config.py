@@ -153,6 +153,9 @@ class EvalConfig(BaseModel):
     )
     max_new_tokens: int = Field(default=64, ge=1, description="Generation length limit.")
     batch_size: int = Field(default=8, ge=1, description="Local generation batch size (left-padded).")
+    concurrency: int = Field(
+        default=8, ge=1, le=256, description="Requests in flight at once to endpoint candidates and the judge."
+    )
     temperature: float = Field(default=0.0, ge=0, description="0 = greedy decoding.")
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N test examples.")
     seed: int = Field(default=0, description="Seed for few-shot selection and the bootstrap.")

@@ -134,7 +134,9 @@ class EndpointGenerator:
         max_new_tokens: int,
         temperature: float = 0.0,
         response_format: dict[str, Any] | None = None,
+        concurrency: int = 8,
     ) -> None:
+        """``concurrency``: requests in flight at once (a batch is answered by that many threads)."""
         from openai import OpenAI
 
         key = os.environ.get(api_key_env)
@@ -147,10 +149,16 @@ class EndpointGenerator:
         self.model, self.base_url = model, base_url
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.extra = {"response_format": response_format} if response_format else {}
+        self.concurrency = concurrency
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
-        """Answer each conversation in ``batch`` (sequentially)."""
-        return [self._one(msgs) for msgs in batch]
+        """Answer each conversation in ``batch``, up to ``concurrency`` requests at once, in order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(batch) <= 1 or self.concurrency <= 1:
+            return [self._one(msgs) for msgs in batch]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batch))) as pool:
+            return list(pool.map(self._one, batch))
 
     def _one(self, msgs: Messages) -> dict[str, Any]:
         start = time.perf_counter()

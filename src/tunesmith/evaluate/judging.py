@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tunesmith.errors import ServeError
@@ -23,11 +24,13 @@ def run_judge(
     judge = Judge(cfg.judge)
     n = min(len(items), cfg.judge.max_examples or len(items))
     failures: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=cfg.concurrency)  # judge calls in flight at once, results in order
     if cfg.judge.mode in ("pointwise", "both"):
         for res in results:
             scores = []
-            for item, ex in zip(items[:n], res.examples[:n], strict=True):
-                v = _judged(judge.pointwise, failures, item.question, ex.output, item.reference)
+            pairs = list(zip(items[:n], res.examples[:n], strict=True))
+            calls = [(judge.pointwise, item.question, ex.output, item.reference) for item, ex in pairs]
+            for (_, ex), v in zip(pairs, pool.map(lambda c: _judged(c[0], failures, *c[1:]), calls), strict=True):
                 ex.judge = {"pointwise": v.to_dict()}
                 if v.score is not None:
                     scores.append(v.score)
@@ -39,12 +42,15 @@ def run_judge(
         for comp in comparisons:
             ft, base = by_name[comp.finetuned], by_name[comp.baseline]
             counts = {"finetuned": 0, "baseline": 0, "tie": 0, "unknown": 0}
-            for item, a, b in zip(items[:n], ft.examples[:n], base.examples[:n], strict=True):
-                v = _judged(judge.pairwise, failures, item.question, a.output, b.output, item.reference)
+            triples = list(zip(items[:n], ft.examples[:n], base.examples[:n], strict=True))
+            calls = [(judge.pairwise, item.question, a.output, b.output, item.reference) for item, a, b in triples]
+            verdicts = pool.map(lambda c: _judged(c[0], failures, *c[1:]), calls)
+            for (_, a, _), v in zip(triples, verdicts, strict=True):
                 key = {"A": "finetuned", "B": "baseline"}.get(v.winner or "", v.winner or "unknown")
                 counts[key] += 1
                 a.judge = {**(a.judge or {}), f"pairwise_vs_{base.name}": v.to_dict()}
             comp.judge_pairwise = counts
+    pool.shutdown()
     if failures and len(failures) == n * _calls_per_item(cfg, results, comparisons):
         raise ServeError(f"the judge failed on every example: {failures[-1]}", "check the judge's base_url, "
                          "model and API key (judge.api_key_env)")

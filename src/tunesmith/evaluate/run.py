@@ -223,6 +223,7 @@ class _Backend:
                 self.cfg.max_new_tokens,
                 self.cfg.temperature,
                 response_format,
+                self.cfg.concurrency,
             )
         return lambda batch: LocalGenerator(
             *self.loaded(), self.cfg.max_new_tokens, self.cfg.temperature, grammar_of(response_format)
@@ -249,7 +250,7 @@ def evaluate_candidate(
     try:
         prompter = RecipePrompter(recipe, shots=train)
         prompts = prompter.prepare([it.messages for it in items])
-        batch = 1 if spec.kind == "endpoint" else cfg.batch_size
+        batch = cfg.concurrency if spec.kind == "endpoint" else cfg.batch_size
         rows = generate_cached(
             backend.batch_fn(), prompts, GenerationCache(cache_path(cfg, spec)), batch, label=spec.label
         )

@@ -65,6 +65,7 @@ class TeacherServer:
         self.requests: list[dict] = []  # every request body, failed ones included
         self.keys: list[str] = []  # request_key of every request answered 200
         self.in_flight = 0
+        self.max_in_flight = 0  # the most requests answered at once
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -88,6 +89,7 @@ class TeacherServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 with server._lock:
                     server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
                     self._answer()
                 except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
