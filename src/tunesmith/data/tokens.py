@@ -145,6 +145,7 @@ class TokenCounter:
         self._special_re = re.compile("|".join(re.escape(t) for t in reversed(specials))) if specials else None
         self._skeletons: dict[tuple, _Skeleton | None] = {}
         self.tok("", add_special_tokens=False)  # leaves the Rust tokenizer set up as a plain call does
+        self._segments = _SegmentCounter.for_tokenizer(self.tok, self._encode)
 
     def special_tokens_in(self, text: str | None) -> list[str]:
         """The model's special tokens that appear inside ``text``."""
@@ -155,6 +156,8 @@ class TokenCounter:
     def count(self, examples: list[ChatExample | PreferenceExample]) -> list[TokenCount | None]:
         """Token counts of a batch of examples (None where the template cannot render one)."""
         rendered = [self._render(ex) for ex in examples]
+        if self._segments is not None:
+            return self._segments.count(rendered)
         texts = [r[0] for r in rendered if r is not None]
         encodings = self._encode(texts) if texts else []
         out: list[TokenCount | None] = []
@@ -195,6 +198,106 @@ class TokenCounter:
     def trained_after_truncation(self, example: ChatExample | PreferenceExample) -> int:
         """Exact trained-token count after truncating to the context (``tokenize_example``)."""
         return tokenize_example(self.tok, as_chat(example), max_length=self.context).n_trained
+
+
+class _SegmentCounter:
+    """Counts a rendered text as the Rust tokenizer does: added tokens split it, each piece tokenized alone.
+
+    The tokenizer cuts the text at every added token (``<|im_start|>``, ``<|im_end|>``...: one token each)
+    and tokenizes the pieces independently, so a piece's token count can be remembered: the template's fixed
+    text and a system prompt shared by the dataset are tokenized once, and only the pieces holding an edge of
+    a trained span need offsets. Used only for tokenizers where that split is plain (no added token strips
+    whitespace or matches whole words only, no normalizer before the match, special tokens not split) and
+    where probe texts count alike both ways.
+    """
+
+    def __init__(self, added: re.Pattern, encode: Any, backend: Any) -> None:
+        self._added = added
+        self._encode = encode
+        self._backend = backend
+        self._known: dict[str, int] = {}  # piece -> tokens (bounded, cleared when full)
+
+    @classmethod
+    def for_tokenizer(cls, tok: Any, encode: Any) -> _SegmentCounter | None:
+        """A counter for ``tok``, or None where splitting at added tokens could change the count."""
+        backend = getattr(tok, "backend_tokenizer", None)
+        if backend is None or backend.encode_special_tokens:
+            return None
+        added = [t for t in backend.get_added_tokens_decoder().values() if t.content]
+        if not added or any(t.lstrip or t.rstrip or t.single_word for t in added):
+            return None
+        if backend.normalizer is not None and any(t.normalized for t in added):
+            return None
+        contents = sorted({t.content for t in added}, key=len, reverse=True)  # leftmost-longest match
+        counter = cls(re.compile("|".join(re.escape(c) for c in contents)), encode, backend)
+        return counter if counter._probes_agree(tok) else None
+
+    def _probes_agree(self, tok: Any) -> bool:
+        """Whether probe renders count the same split and whole (a pre-tokenizer may treat text starts apart)."""
+        contents = [" lead", "x", "\nnew line", "tail ", "東京 😀", "<|im_end|>in", "a  b", "\t"]
+        texts = []
+        for i, content in enumerate(contents):
+            example = ChatExample(
+                messages=[Message(role="user", content=content), Message(role="assistant", content=contents[i - 1])]
+            )
+            try:
+                texts.append(trained_char_spans(tok, example))
+            except _TEMPLATE_ERRORS:
+                return False
+        whole = [
+            (len(enc), _trained_from_offsets(enc.offsets, spans))
+            for enc, (_, spans) in zip(self._encode([t for t, _ in texts]), texts, strict=True)
+        ]
+        split = [(c.n_tokens, c.n_trained) for c in self.count(texts) if c is not None]
+        return whole == split
+
+    def count(self, rendered: list[tuple[str, list[tuple[int, int]]] | None]) -> list[TokenCount | None]:
+        """Token counts of rendered texts with their trained spans (None stays None)."""
+        plans = [None if r is None else self._plan(*r) for r in rendered]
+        unknown = list({piece for plan in plans if plan for piece, _ in plan[2] if piece not in self._known})
+        if len(self._known) + len(unknown) > 200_000:
+            self._known.clear()
+        fresh = self._backend.encode_batch_fast(unknown, add_special_tokens=False) if unknown else []
+        known = {**self._known, **{p: len(e) for p, e in zip(unknown, fresh, strict=True)}}
+        self._known.update((p, known[p]) for p in unknown)
+        partial = [piece for plan in plans if plan for piece, _ in plan[3]]
+        encodings = iter(self._encode(partial) if partial else [])
+        out: list[TokenCount | None] = []
+        for plan in plans:
+            if plan is None:
+                out.append(None)
+                continue
+            n, trained, whole, edged = plan
+            for piece, inside in whole:
+                n += known[piece]
+                trained += known[piece] if inside else 0
+            for piece, spans in edged:
+                enc = next(encodings)
+                n += len(enc)
+                trained += _trained_tokens(enc, spans, len(piece))
+            out.append(TokenCount(n, trained))
+        return out
+
+    def _plan(self, text: str, spans: list[tuple[int, int]]) -> tuple[int, int, list, list]:
+        """``(added tokens, trained added tokens, [(piece, trained?)], [(piece, spans in it)])`` of one text."""
+        n = trained = 0
+        whole: list[tuple[str, bool]] = []
+        edged: list[tuple[str, list[tuple[int, int]]]] = []
+        cut = 0
+        for m in [*self._added.finditer(text), None]:
+            start = m.start() if m else len(text)
+            if start > cut:
+                inner = [(max(s, cut) - cut, min(e, start) - cut) for s, e in spans if s < start and cut < e]
+                if not inner or inner == [(0, start - cut)]:
+                    whole.append((text[cut:start], bool(inner)))
+                else:
+                    edged.append((text[cut:start], inner))
+            if m is None:
+                break
+            n += 1
+            trained += any(s <= start < e for s, e in spans)
+            cut = m.end()
+        return n, trained, whole, edged
 
 
 def _trained_tokens(enc: Any, spans: list[tuple[int, int]], n_chars: int) -> int:
