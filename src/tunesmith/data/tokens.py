@@ -23,6 +23,7 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ class _SegmentCounter:
         if backend.normalizer is not None and any(t.normalized for t in added):
             return None
         contents = sorted({t.content for t in added}, key=len, reverse=True)  # leftmost-longest match
-        counter = cls(re.compile("|".join(re.escape(c) for c in contents)), encode, backend)
+        counter = cls(re.compile("(" + "|".join(re.escape(c) for c in contents) + ")"), encode, backend)
         return counter if counter._probes_agree(tok) else None
 
     def _probes_agree(self, tok: Any) -> bool:
@@ -280,24 +281,25 @@ class _SegmentCounter:
 
     def _plan(self, text: str, spans: list[tuple[int, int]]) -> tuple[int, int, list, list]:
         """``(added tokens, trained added tokens, [(piece, trained?)], [(piece, spans in it)])`` of one text."""
-        n = trained = 0
+        parts = self._added.split(text)  # piece, added token, piece, ..., piece
+        bounds = [0, *accumulate(map(len, parts))]
+        trained = 0
+        for s, e in spans:  # added tokens starting inside a trained span
+            trained += sum(s <= bounds[k] < e for k in range(1, len(parts), 2))
         whole: list[tuple[str, bool]] = []
         edged: list[tuple[str, list[tuple[int, int]]]] = []
-        cut = 0
-        for m in [*self._added.finditer(text), None]:
-            start = m.start() if m else len(text)
-            if start > cut:
-                inner = [(max(s, cut) - cut, min(e, start) - cut) for s, e in spans if s < start and cut < e]
-                if not inner or inner == [(0, start - cut)]:
-                    whole.append((text[cut:start], bool(inner)))
-                else:
-                    edged.append((text[cut:start], inner))
-            if m is None:
-                break
-            n += 1
-            trained += any(s <= start < e for s, e in spans)
-            cut = m.end()
-        return n, trained, whole, edged
+        for k in range(0, len(parts), 2):
+            cut, end = bounds[k], bounds[k + 1]
+            if cut == end:
+                continue
+            inside = [(s, e) for s, e in spans if s < end and cut < e]
+            if not inside:
+                whole.append((parts[k], False))
+            elif len(inside) == 1 and inside[0][0] <= cut and end <= inside[0][1]:
+                whole.append((parts[k], True))
+            else:
+                edged.append((parts[k], [(max(s, cut) - cut, min(e, end) - cut) for s, e in inside]))
+        return len(parts) // 2, trained, whole, edged
 
 
 def _trained_tokens(enc: Any, spans: list[tuple[int, int]], n_chars: int) -> int:
