@@ -14,6 +14,12 @@ from pydantic_core import PydanticUndefined
 CONFIG_MODELS: list[tuple[str, str, str]] = [
     ("Training", "tunesmith.train.config:TrainConfig", "`tunesmith train CONFIG.yaml [--set key=value]`"),
     ("Evaluation", "tunesmith.evaluate.config:EvalConfig", "`tunesmith eval CONFIG.yaml [--set key=value]`"),
+    ("Decision ladder", "tunesmith.ladder.config:DecideConfig", "`tunesmith decide [CONFIG.yaml] [--set key=value]`"),
+    (
+        "Recipe",
+        "tunesmith.evaluate.recipe:Recipe",
+        "`recipes/<rung>.yaml` written by decide; `tunesmith deploy RECIPE.yaml`",
+    ),
     (
         "Server",
         "tunesmith.serve.settings:ServeSettings",

@@ -20,7 +20,15 @@ def test_configuration_reference_is_up_to_date():
 
 def test_reference_covers_every_stage_config():
     text = render_reference()
-    for section in ("TrainConfig", "EvalConfig", "ServeSettings", "TaskProfile", "DemoConfig"):
+    for section in (
+        "TrainConfig",
+        "EvalConfig",
+        "DecideConfig",
+        "Recipe",
+        "ServeSettings",
+        "TaskProfile",
+        "DemoConfig",
+    ):
         assert f"`{section}`" in text
     assert "| `lora.r` |" in text  # sub-models are flattened with dotted keys
 

@@ -49,7 +49,11 @@ def run_decision(cfg: DecideConfig, notify: Notify | None = None) -> EvalReport:
     notify("report", run_evaluation(eval_config(cfg, train, test, cheap)))
     rungs = list(cheap)
     if cfg.finetune:
-        notify("step", "training the LoRA fine-tune")
+        done = succeeded(cfg.output_dir / "train")
+        notify(
+            "step",
+            "reusing the finished fine-tune (delete train/ to train again)" if done else "training the fine-tune",
+        )
         run_dir = train_rung(cfg, train, val)
         rungs += finetune_rungs(run_dir, schema_spec)
     else:
@@ -147,8 +151,7 @@ def train_rung(cfg: DecideConfig, train: Path, val: Path | None) -> Path:
     from tunesmith.train.setup import find_last_checkpoint
 
     run_dir = cfg.output_dir / "train"
-    summary = run_dir / "run.json"
-    if summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("status") == "succeeded":
+    if succeeded(run_dir):
         return run_dir
     overrides = [f"model={cfg.model}", f"train_file={train}", f"output_dir={run_dir}", f"seed={cfg.seed}"]
     overrides.append(f"valid_file={val}" if val is not None else "early_stopping_patience=null")
@@ -166,6 +169,12 @@ def train_rung(cfg: DecideConfig, train: Path, val: Path | None) -> Path:
         )
     run_training(train_cfg, resume=find_last_checkpoint(train_cfg) is not None)
     return run_dir
+
+
+def succeeded(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a training run whose run.json says it succeeded."""
+    summary = run_dir / "run.json"
+    return summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("status") == "succeeded"
 
 
 def attach_recipes(report: EvalReport, ecfg: EvalConfig, rungs: list[CandidateSpec], train: Path) -> None:
