@@ -33,6 +33,7 @@ from tunesmith.models.template import tokenize_example, trained_char_spans
 
 DEFAULT_CONTEXT = 2048
 MAX_SHAPES = 4096  # conversation shapes whose skeleton is cached (bounded memory)
+MAX_PIECES = 65_536  # remembered piece token counts (~10 MB at most; cleared when full)
 _PROBES = ("  probe {i}\n  two lines\t ", "<think>\nx {i}\n</think>\n\nanswer {i} ")
 _TEMPLATE_ERRORS = (DatasetError, ValueError, TypeError, KeyError, IndexError)
 
@@ -256,7 +257,7 @@ class _SegmentCounter:
         """Token counts of rendered texts with their trained spans (None stays None)."""
         plans = [None if r is None else self._plan(*r) for r in rendered]
         unknown = list({piece for plan in plans if plan for piece, _ in plan[2] if piece not in self._known})
-        if len(self._known) + len(unknown) > 200_000:
+        if len(self._known) + len(unknown) > MAX_PIECES:
             self._known.clear()
         fresh = self._backend.encode_batch_fast(unknown, add_special_tokens=False) if unknown else []
         known = {**self._known, **{p: len(e) for p, e in zip(unknown, fresh, strict=True)}}
