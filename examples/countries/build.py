@@ -14,7 +14,7 @@ zip, and writes:
   document (``metadata.source``). Countries are split first, so no val/test country appears in train: a
   fine-tune never sees the facts it is tested on, while retrieval (RAG) can find them. The answer is the
   document's sentence that states the fact ("The numeric code of Nauru is 520.");
-- ``manifest.json``: source, sha256, seed, counts, overlap and the best constant-answer accuracy.
+- ``manifest.json``: source, sha256, seed, counts, overlap, and the share of test a constant value gets.
 
 Asked facts are the ones a model cannot guess from the country's name: the ISO 3166-1 numeric code and the
 number of ISO 3166-2 subdivisions (alpha codes are spelled out in the documents but never asked).

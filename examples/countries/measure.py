@@ -102,6 +102,16 @@ def score(test: list[dict], outputs: list[str]) -> dict:
     }
 
 
+def cpu_name() -> str:
+    """The CPU model (``lscpu``'s "Model name"), for the record next to the timings."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     """Load the model, generate greedily for each condition, score, write measured.json."""
     import torch
@@ -120,7 +130,7 @@ def main() -> None:
     test = read_jsonl(HERE / "test.jsonl")[: args.n]
     prompts = build_conditions(test, read_jsonl(HERE / "docs.jsonl"), args.seed)
     model, tok = load_model_and_tokenizer("smollm2-135m-instruct")
-    generate = LocalGenerator(model, tok, max_new_tokens=16)
+    generate = LocalGenerator(model, tok, max_new_tokens=16)  # the brief's budget; long names get cut (README)
     results: dict = {}
     for name in args.conditions.split(","):
         start, outputs = time.perf_counter(), []
@@ -132,7 +142,7 @@ def main() -> None:
             "outputs": outputs,
         }
         print(name, json.dumps({k: v for k, v in results[name].items() if k != "outputs"}), flush=True)
-    meta = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "n": len(test)}
+    meta = {"cpu": cpu_name(), "torch": torch.__version__, "n": len(test), "max_new_tokens": 16, "seed": args.seed}
     args.out.write_text(json.dumps({**meta, "results": results}, indent=2) + "\n", encoding="utf-8")
 
 
