@@ -27,6 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tunesmith.serve.batcher import inference_threads
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS = (REPO.parent / "shared" / "bench").resolve()
 PROMPTS = PEERS / "data" / "sentiment-eval.jsonl"
@@ -203,7 +205,7 @@ def main() -> None:
     )
     a = ap.parse_args()
     n, levels = (8, [1, 8]) if a.quick else (a.requests, [int(c) for c in a.concurrency.split(",")])
-    threads = a.threads or max(1, (os.cpu_count() or 1) - 1)  # what serve's inference_threads=0 picks
+    threads = inference_threads(a.threads)  # what serve's inference_threads=0 picks
     print(json.dumps({"machine": cpu_facts(), "torch_threads": threads}))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

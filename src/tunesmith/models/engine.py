@@ -26,6 +26,13 @@ from tunesmith.models.generate import (
     OpenAIPenalties,
     end_token_ids,
 )
+from tunesmith.models.prefill import (
+    FORWARD_COST_TOKENS,
+    MIN_PREFIX_TOKENS,
+    PrefixCache,
+    common_prefix,
+    plan_groups,
+)
 from tunesmith.models.structured import GrammarMask
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
@@ -63,15 +70,20 @@ class EngineRequest:
 class Engine:
     """The running batch of one model; ``add`` requests at any time, ``step`` advances every row by one token."""
 
-    def __init__(self, model_fn: Callable[[], Any], tok: Any, max_rows: int = 8) -> None:
+    def __init__(self, model_fn: Callable[[], Any], tok: Any, max_rows: int = 8, prefix_cache_mb: int = 256) -> None:
+        """``model_fn`` returns the model (PEFT may re-wrap it as adapters come and go); ``prefix_cache_mb``
+        bounds the cached prompt prefixes (0: no reuse)."""
         self.model_fn, self.tok, self.max_rows = model_fn, tok, max_rows
         self.end_ids = end_token_ids(model_fn(), tok)
+        self.prefixes = PrefixCache(prefix_cache_mb * 2**20)
         self.running: list[EngineRequest] = []
         self.cache: Any = None  # DynamicCache, (rows, heads, seq, dim) per layer
         self.mask: Any = None  # (rows, seq) 1 for real tokens, 0 for left padding
         self.positions: Any = None  # (rows,) position of the next token of each row
         self.last: Any = None  # (rows,) the token each row feeds next
         self.steps_run = 0
+        self.prefilled_tokens = 0  # prompt tokens run through the model
+        self.reused_tokens = 0  # prompt tokens taken from the prefix cache instead
 
     @property
     def rows(self) -> int:
@@ -87,29 +99,41 @@ class Engine:
         self.add_many([req])
 
     def add_many(self, reqs: list[EngineRequest]) -> None:
-        """Prefill ``reqs`` in one left-padded forward and join their rows to the running batch."""
-        import torch
-
+        """Prefill ``reqs`` and join their rows to the running batch; cached prompt prefixes are reused and the
+        rest is prefilled in left-padded forwards of similar lengths (:mod:`tunesmith.models.prefill`)."""
         for req in reqs:
             self._start(req)
-        width = max(len(r.prompt) for r in reqs)
-        ids = torch.tensor([[self.tok.pad_token_id] * (width - len(r.prompt)) + r.prompt for r in reqs])
-        mask = torch.tensor([[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in reqs])
-        model = self.model_fn()
-        with torch.inference_mode():
-            out = model(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),  # (requests, width)
-                use_cache=True,
-                logits_to_keep=1,
-                **adapter_kwargs(model, [r.adapter for r in reqs]),
-            )
+        self._share_prefixes(reqs)
+        hits = [self.prefixes.longest(r.adapter, r.prompt) for r in reqs]  # (entry, shared length) each
+        self.reused_tokens += sum(k for _, k in hits)
+        for group in plan_groups([len(r.prompt) - k for r, (_, k) in zip(reqs, hits, strict=True)]):
+            self._prefill([reqs[i] for i in group], [hits[i] for i in group])
+
+    def _share_prefixes(self, reqs: list[EngineRequest]) -> None:
+        """Prefill once, and cache, the prefix that requests of one adapter admitted together share (a system
+        prompt, a few-shot block) when that saves more than one forward costs."""
+        by_adapter: dict[str | None, list[EngineRequest]] = {}
+        for r in reqs:
+            by_adapter.setdefault(r.adapter, []).append(r)
+        for adapter, group in by_adapter.items():
+            k = common_prefix([r.prompt for r in group]) if len(group) > 1 else 0
+            if k < MIN_PREFIX_TOKENS:
+                continue
+            have = self.prefixes.longest(adapter, group[0].prompt[: k + 1])
+            if (len(group) - 1) * (k - have[1]) > FORWARD_COST_TOKENS:
+                self._forward([group[0].prompt[:k]], [adapter], [have])
+
+    def _prefill(self, reqs: list[EngineRequest], hits: list[tuple[Any, int]]) -> None:
+        """One forward over ``reqs``' prompts (their first ``hits`` tokens from the prefix cache); their rows
+        join the running batch with their first token chosen."""
+        import torch
+
+        out, mask = self._forward([r.prompt for r in reqs], [r.adapter for r in reqs], hits)
         rows = torch.tensor([i for i, r in enumerate(reqs) for _ in range(r.rows)], device=self.device)
         cache = out.past_key_values
         if len(rows) != len(reqs):
             cache.batch_select_indices(rows)  # n sampled rows share their request's prompt cache
-        self._join(cache, mask.to(self.device)[rows])
+        self._join(cache, mask[rows])
         lengths = [len(r.prompt) for r in reqs for _ in range(r.rows)]
         self.positions = torch.cat([self.positions, torch.tensor(lengths, device=self.device)])
         self.running.extend(reqs)
@@ -121,6 +145,37 @@ class Engine:
             if self._record(req, tokens.tolist()):
                 done.append(req)
         self._drop(done)
+
+    def _forward(self, prompts: list[list[int]], adapters: list[str | None], hits: list[tuple[Any, int]]) -> Any:
+        """Prefill ``prompts`` in one forward, the first ``k`` tokens of each from its ``(entry, k)`` hit in the
+        prefix cache; every prompt's cache is kept for reuse. Returns the output and the (rows, seq) mask."""
+        import torch
+
+        width = max(len(p) - k for p, (_, k) in zip(prompts, hits, strict=True))
+        past_width = max(k for _, k in hits)
+        ids, mask = [], []
+        for p, (_, k) in zip(prompts, hits, strict=True):
+            pad = width - (len(p) - k)
+            ids.append([self.tok.pad_token_id] * pad + p[k:])
+            mask.append([0] * (past_width - k) + [1] * k + [0] * pad + [1] * (len(p) - k))
+        mask_t = torch.tensor(mask, device=self.device)  # (rows, past_width + width); holes where a prefix is short
+        self.prefilled_tokens += sum(len(p) - k for p, (_, k) in zip(prompts, hits, strict=True))
+        model = self.model_fn()
+        with torch.inference_mode():
+            out = model(
+                input_ids=torch.tensor(ids, device=self.device),
+                attention_mask=mask_t,
+                position_ids=(mask_t.cumsum(-1) - 1).clamp(min=0)[:, past_width:],  # (rows, width)
+                past_key_values=past_cache(hits) if past_width else None,
+                use_cache=True,
+                logits_to_keep=1,
+                **adapter_kwargs(model, adapters),
+            )
+        for i, (p, adapter) in enumerate(zip(prompts, adapters, strict=True)):
+            cols = mask_t[i].nonzero()[:, 0]
+            layers = out.past_key_values.layers
+            self.prefixes.add(adapter, p, [(x.keys[i : i + 1, :, cols], x.values[i : i + 1, :, cols]) for x in layers])
+        return out, mask_t
 
     def _start(self, req: EngineRequest) -> None:
         """Per-request state: output rows, processors, the seeded generator; the streamer sees the prompt."""
@@ -245,12 +300,20 @@ class Engine:
             finish_request(r)
 
     def _trim(self) -> None:
-        """Drop leading columns that are padding in every remaining row."""
-        lead = int((self.mask.sum(0) == 0).long().cumprod(0).sum())
-        if lead:
+        """Drop the columns that are padding in every remaining row (positions are kept per row, not counted)."""
+        used = self.mask.sum(0) > 0
+        if bool(used.all()):
+            return
+        lead = int((~used).long().cumprod(0).sum())
+        if bool(used[lead:].all()):  # padding on the left only: a view, no copy
             self.mask = self.mask[:, lead:]
             for layer in self.cache.layers:
                 layer.keys, layer.values = layer.keys[..., lead:, :], layer.values[..., lead:, :]
+            return
+        cols = used.nonzero()[:, 0]
+        self.mask = self.mask[:, cols]
+        for layer in self.cache.layers:
+            layer.keys, layer.values = layer.keys[:, :, cols], layer.values[:, :, cols]
 
 
 def finish_request(req: EngineRequest) -> None:
@@ -290,6 +353,21 @@ def adapter_kwargs(model: Any, names: list[str | None]) -> dict[str, Any]:
         assert all(n is None for n in names), "adapter rows on a model without adapters"
         return {}
     return {"adapter_names": [n or BASE_ADAPTER for n in names]}
+
+
+def past_cache(hits: list[tuple[Any, int]]) -> Any:
+    """A DynamicCache of each row's cached prefix (``entry``'s first ``k`` tokens; none: zeros), left-padded."""
+    import torch
+    from transformers import DynamicCache
+
+    width = max(k for _, k in hits)
+    ref = next(e for e, _ in hits if e is not None).layers
+    layers = []
+    for i in range(len(ref)):
+        keys = [left_pad(e.layers[i][0][..., :k, :] if e else ref[i][0][..., :0, :], width) for e, k in hits]
+        values = [left_pad(e.layers[i][1][..., :k, :] if e else ref[i][1][..., :0, :], width) for e, k in hits]
+        layers.append((torch.cat(keys), torch.cat(values)))
+    return DynamicCache(ddp_cache_data=layers)
 
 
 def left_pad(x: Any, width: int) -> Any:

@@ -157,25 +157,56 @@ class Batcher:
             r.future.set_result(res)
 
 
-def build_batcher(host: ModelHost, settings: Any) -> Batcher | ContinuousBatcher:
+def build_batcher(host: ModelHost, settings: Any) -> Any:
     """The inference queue ``settings.engine`` names, torch using ``settings.inference_threads`` (0: cores - 1)."""
     import os
 
     import torch
 
-    # Prompts are tokenized in request threads beside the model thread: tokenizer threads would oversubscribe.
+    # Prompts are tokenized one at a time in request threads beside the model thread; the tokenizer's own
+    # thread pool (batch encodes only) would compete with torch's threads for the same cores.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # auto: every core but one; OpenMP workers that spin-wait on a core the HTTP side took stall every matmul.
-    torch.set_num_threads(settings.inference_threads or max(1, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(inference_threads(settings.inference_threads))
     log.info(
-        "chat engine: %s, max %d rows, %d torch threads",
+        "chat engine: %s, max %d rows, %d torch threads of %d usable cores, TOKENIZERS_PARALLELISM=%s",
         settings.engine,
         settings.max_batch_size,
         torch.get_num_threads(),
+        usable_cores(),
+        os.environ["TOKENIZERS_PARALLELISM"],
     )
     if settings.engine == "static":
         return Batcher(host, settings.max_batch_size, settings.batch_window_ms)
-    return ContinuousBatcher(host, settings.max_batch_size)
+    if settings.engine == "vllm":  # untested here (no GPU, no vllm): see serve/vllm_batcher.py
+        from tunesmith.serve.vllm_batcher import VllmBatcher
+
+        return VllmBatcher(settings)
+    return ContinuousBatcher(host, settings.max_batch_size, prefix_cache_mb=settings.prefix_cache_mb)
+
+
+def inference_threads(setting: int) -> int:
+    """torch intra-op threads for generation: ``setting``, or (0) every usable core but one.
+
+    One core is left to the HTTP server and tokenization: OpenMP workers spin-wait for each other at every
+    matmul, so one that loses its core to another thread stalls every operator (docs/generation.md, Threads).
+    """
+    return setting or max(1, usable_cores() - 1)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup v2 CPU quota."""
+    import math
+    import os
+    from pathlib import Path
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota: the affinity mask is the limit
+    return cores
 
 
 def completions_usage(prompt_tokens: int, completions: list[Completion]) -> dict[str, int]:
@@ -193,8 +224,8 @@ class ContinuousBatcher:
     settings, seed, processors, stop strings and stream. Same interface as :class:`Batcher`.
     """
 
-    def __init__(self, host: ModelHost, max_batch: int = 8, window_ms: float = 0.0) -> None:
-        self.host, self.max_batch = host, max_batch
+    def __init__(self, host: ModelHost, max_batch: int = 8, window_ms: float = 0.0, prefix_cache_mb: int = 256) -> None:
+        self.host, self.max_batch, self.prefix_cache_mb = host, max_batch, prefix_cache_mb
         self._q: queue.Queue[GenRequest | None] = queue.Queue()
         self._waiting: collections.deque[GenRequest] = collections.deque()
         self.engines: dict[str, Any] = {}  # base -> Engine
@@ -297,7 +328,7 @@ class ContinuousBatcher:
                 self._waiting.remove(req)
                 req.future.set_exception(exc)
                 return None
-            self.engines[base] = Engine(lambda: self.host.bases[base][0], tok, self.max_batch)
+            self.engines[base] = Engine(lambda: self.host.bases[base][0], tok, self.max_batch, self.prefix_cache_mb)
         return self.engines[base]
 
     def _adapter(self, target: Target, engine: Any, joining: list[Any]) -> str | None | bool:
@@ -308,8 +339,16 @@ class ContinuousBatcher:
         key = (target.base, target.adapter)
         if key not in self.host.adapters and len(in_use) >= self.host.max_adapters:
             return False
+        # Prefixes cached under an adapter that is not loaded go before it loads again (its name is a hash of the
+        # path, and the files there may hold other weights by now), and as soon as attaching evicts one.
+        engine.prefixes.retain(self._loaded(target.base))
         self.host.attach(target.base, target.adapter, keep=in_use)
+        engine.prefixes.retain(self._loaded(target.base))
         return self.host.adapters[key]
+
+    def _loaded(self, base: str) -> set[str | None]:
+        """PEFT names of the adapters loaded on ``base``, and None for the base itself."""
+        return {None, *(name for (b, _), name in self.host.adapters.items() if b == base)}
 
     def _engine_request(self, req: GenRequest, engine: Any, adapter: str | None) -> Any:
         from tunesmith.models.engine import EngineRequest

@@ -31,24 +31,22 @@ class ServeSettings(BaseModel):
     )
     base_models: list[str] = Field(
         default_factory=lambda: [BUNDLED_NAME],
-        description="Base models listed by "
-        "/v1/models and accepted for jobs and chat (names or local HF dirs).",
+        description="Base models listed by /v1/models and accepted for jobs and chat (names or local HF dirs).",
     )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1, description="Largest accepted upload.")
-    max_adapters: int = Field(
-        default=4, ge=1, description="Adapters kept loaded on the shared base model (LRU)."
-    )
+    max_adapters: int = Field(default=4, ge=1, description="Adapters kept loaded on the shared base model (LRU).")
     max_batch_size: int = Field(default=8, ge=1, description="Chat requests generated together at most.")
     batch_window_ms: float = Field(
         default=10.0,
         ge=0,
         description="How long the batcher waits for more requests for the same model before generating.",
     )
-    engine: Literal["continuous", "static"] = Field(
+    engine: Literal["continuous", "static", "vllm"] = Field(
         default="continuous",
         description="Chat generation: continuous (requests join and leave the running batch at every decode "
-        "step, base and adapter rows share it) or static (a batch of one model and equal sampling settings runs "
-        "until its longest answer). See docs/generation.md.",
+        "step, base and adapter rows share it), static (a batch of one model and equal sampling settings runs "
+        "until its longest answer) or vllm (vLLM's engine with LoRA on, the first base model only; needs the vllm "
+        "package and a GPU it supports; untested in this project). See docs/generation.md.",
     )
     inference_threads: int = Field(
         default=0,
@@ -56,18 +54,19 @@ class ServeSettings(BaseModel):
         description="torch intra-op threads for generation; 0 (auto): one per core but one, which is left to the "
         "HTTP server and tokenizer (on 2 shared cores 2 threads measured up to 10x slower than 1; docs/generation.md).",
     )
-    max_concurrent_jobs: int = Field(default=1, ge=1, description="Training processes run at the same time.")
-    poll_interval_s: float = Field(
-        default=0.5, gt=0, description="How often the worker checks jobs and metrics."
+    prefix_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="Memory for cached prompt prefixes per base model (continuous engine): a prompt that starts "
+        "like an earlier one (a shared system prompt, a few-shot block) reuses its keys and values; 0: off.",
     )
+    max_concurrent_jobs: int = Field(default=1, ge=1, description="Training processes run at the same time.")
+    poll_interval_s: float = Field(default=0.5, gt=0, description="How often the worker checks jobs and metrics.")
     train_defaults: dict[str, Any] = Field(
         default_factory=dict,
-        description="TrainConfig keys applied to every "
-        "job (e.g. max_seq_length), before the job's own settings.",
+        description="TrainConfig keys applied to every job (e.g. max_seq_length), before the job's own settings.",
     )
-    device: str | None = Field(
-        default=None, description="Inference device (cpu/cuda); default: CUDA if present."
-    )
+    device: str | None = Field(default=None, description="Inference device (cpu/cuda); default: CUDA if present.")
 
     @field_validator("data_dir")
     @classmethod

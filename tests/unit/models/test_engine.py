@@ -3,6 +3,7 @@ and leave the running batch at every step, per-request budgets, cancellation."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -102,3 +103,46 @@ def test_local_eval_generator_answers_as_generate_with_each_examples_own_latency
         expected = split_at_end(generate_ids(model, tok, [p], 6)[0], end_ids)[0]
         assert row["output"] == tok.decode(expected, skip_special_tokens=True).strip()
         assert row["completion_tokens"] == len(expected) and row["latency_s"] > 0
+
+
+SYSTEM = "You answer questions about the weather in one short sentence, politely, without any lists or markdown."
+
+
+def chat_prompts(tok, texts, system=SYSTEM):
+    from tunesmith.models.template import prompt_ids
+
+    return [prompt_ids(tok, [{"role": "system", "content": system}, {"role": "user", "content": t}]) for t in texts]
+
+
+def test_a_shared_system_prompt_is_prefilled_once_and_answers_stay_equal_to_generate(model_tok):
+    model, tok = model_tok
+    ids = chat_prompts(tok, TEXTS)
+    alone = [generate_ids(model, tok, [p], 6)[0] for p in ids]
+    engine = Engine(lambda: model, tok, max_rows=4)
+    together = generate_all(engine, [EngineRequest(p, 6) for p in ids])  # admitted together: prefix first
+    later = generate_all(engine, [EngineRequest(p, 6) for p in ids[:2]])  # then from the cache
+    for g, a in zip([*together, *later], [*alone, *alone[:2]], strict=True):
+        assert g.rows[0] == a[: len(g.rows[0])]
+    shared = len(os.path.commonprefix(ids))
+    assert engine.reused_tokens >= (len(ids) + 2) * shared - shared  # every prompt but the first reused it
+    assert engine.prefilled_tokens < sum(map(len, ids))
+
+
+def test_rows_with_prefix_holes_leave_and_the_batch_stays_compact(model_tok):
+    model, tok = model_tok
+    engine = Engine(lambda: model, tok, max_rows=8)
+    generate_all(engine, [EngineRequest(p, 1) for p in chat_prompts(tok, ["seed the cache"])])
+    long_p = chat_prompts(tok, ["a rather long question " * 6], system="another system prompt entirely")[0]
+    short = [EngineRequest(p, 2) for p in chat_prompts(tok, ["hi", "what now?"])]  # cached system prompt
+    engine.add_many([EngineRequest(long_p, 5), *short])  # one forward: cached prefixes beside a plain prompt
+    while engine.running:
+        engine.step()
+        assert engine.mask is None or bool((engine.mask.sum(0) > 0).all())  # no column is padding in every row
+    assert [len(r.out[0]) for r in short] == [2, 2]
+
+
+def test_prefix_reuse_can_be_turned_off(model_tok):
+    model, tok = model_tok
+    engine = Engine(lambda: model, tok, prefix_cache_mb=0)
+    generate_all(engine, [EngineRequest(p, 2) for p in chat_prompts(tok, TEXTS)])
+    assert engine.reused_tokens == 0 and not engine.prefixes.entries

@@ -89,3 +89,27 @@ def test_a_streamed_request_sees_every_token(tiny_model_dir):
         batcher.close()
     assert s.puts[0] == p and len(s.puts) == 6 and s.ended  # the prompt, then one put per step
     assert done.n_tokens == 5
+
+
+def test_prefixes_are_reused_per_adapter_and_forgotten_when_an_adapter_is_evicted(tiny_model_dir, adapters):
+    from tunesmith.models.template import prompt_ids
+
+    base = str(tiny_model_dir)
+    targets = [Target("tiny", base), Target("a0", base, adapters[0]), Target("a1", base, adapters[1])]
+    system = {"role": "system", "content": "Answer in one short and friendly sentence, and never use lists."}
+    greedy = Sampling(max_tokens=5, temperature=0)
+    ref_host = ModelHost(max_adapters=2, device="cpu")
+    tok = ref_host.tokenizer(base)
+    cases = [(t, prompt_ids(tok, [system, {"role": "user", "content": q}])) for q in ["hi", "why?"] for t in targets]
+    alone = [generate(ref_host, t, [p], [greedy])[0][0].text for t, p in cases]
+    batcher = ContinuousBatcher(ModelHost(max_adapters=1, device="cpu"), max_batch=8)
+    try:
+        one_by_one = [batcher.submit(GenRequest(t, p, greedy)).result(timeout=120)[0].text for t, p in cases]
+        batcher.submit(GenRequest(targets[1], cases[0][1], greedy)).result(timeout=120)  # evicts a1's adapter
+        engine = batcher.engines[base]
+        loaded = set(batcher.host.adapters.values())
+    finally:
+        batcher.close()
+    assert one_by_one == alone
+    assert engine.reused_tokens > 0  # the second round took the system prompt from the cache
+    assert {e.adapter for e in engine.prefixes.entries.values()} == {None, *loaded}  # a1's prefixes went with it
