@@ -256,12 +256,13 @@ class _SegmentCounter:
     def count(self, rendered: list[tuple[str, list[tuple[int, int]]] | None]) -> list[TokenCount | None]:
         """Token counts of rendered texts with their trained spans (None stays None)."""
         plans = [None if r is None else self._plan(*r) for r in rendered]
-        unknown = list({piece for plan in plans if plan for piece, _ in plan[2] if piece not in self._known})
-        if len(self._known) + len(unknown) > MAX_PIECES:
+        pieces = {piece for plan in plans if plan for piece, _ in plan[2]}
+        if len(self._known) + len(pieces) > MAX_PIECES:
             self._known.clear()
+        unknown = [piece for piece in pieces if piece not in self._known]
         fresh = self._backend.encode_batch_fast(unknown, add_special_tokens=False) if unknown else []
-        known = {**self._known, **{p: len(e) for p, e in zip(unknown, fresh, strict=True)}}
-        self._known.update((p, known[p]) for p in unknown)
+        known = self._known
+        known.update(zip(unknown, map(len, fresh), strict=True))
         partial = [piece for plan in plans if plan for piece, _ in plan[3]]
         encodings = iter(self._encode(partial) if partial else [])
         out: list[TokenCount | None] = []
