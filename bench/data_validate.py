@@ -69,9 +69,9 @@ def run_side(src: Path, data: Path, stats: bool) -> dict:
     """Validate ``data`` with the package under ``src`` in a fresh interpreter; its measurements."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     mode = "stats" if stats else "-"
-    out = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(data), mode], env=env, check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-c", RUNNER, str(data), mode], env=env, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"the run with {src} failed:\n{out.stderr[-4000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert Path(result["package"]).is_relative_to(src), f"imported {result['package']}, not {src}"
     return result
