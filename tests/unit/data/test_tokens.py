@@ -92,3 +92,13 @@ def test_one_shape_with_different_contents(smol_tokenizer, weight):
     ]
     counter = _assert_counts_match(smol_tokenizer, examples)
     assert len(counter._skeletons) == 1
+
+
+def test_counts_stay_exact_when_the_piece_cache_is_cleared(smol_tokenizer, monkeypatch):
+    monkeypatch.setattr("tunesmith.data.tokens.MAX_PIECES", 3)
+    counter = TokenCounter("smollm2-135m-instruct", smol_tokenizer)
+    examples = _random_examples(40)
+    expected = [_reference(smol_tokenizer, ex) for ex in examples]
+    for start in range(0, 40, 8):  # several batches: the cache fills and is cleared between them
+        counts = counter.count(examples[start : start + 8])
+        assert [(c.n_tokens, c.n_trained) if c else None for c in counts] == expected[start : start + 8]
