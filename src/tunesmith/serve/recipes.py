@@ -20,6 +20,7 @@ import yaml
 
 from tunesmith.errors import ConfigError, ModelError, TunesmithError
 from tunesmith.evaluate.recipe import Recipe, RecipePrompter, load_recipe, save_recipe
+from tunesmith.models.structured import StructuredOutputError, grammar_for
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.schemas import RecipeSummary
 
@@ -55,8 +56,6 @@ def with_absolute_paths(recipe: Recipe, base: Path) -> Recipe:
 
 def recipe_file_problems(recipe: Recipe) -> list[str]:
     """What in ``recipe`` cannot be served, besides its model: missing files, a schema that does not compile."""
-    from tunesmith.models.structured import StructuredOutputError, grammar_for
-
     problems = []
     if recipe.few_shot is not None and not recipe.few_shot.examples.is_file():
         problems.append(f"few_shot.examples: {recipe.few_shot.examples} does not exist")
@@ -151,7 +150,7 @@ def apply_recipe(
 
 
 def summarize(recipe: Recipe) -> RecipeSummary:
-    """A recipe in one line (``structured; 2 nearest shots; max_tokens 12``)."""
+    """What a recipe applies, in one line (``2 nearest shots from train.jsonl; JSON schema; max_tokens 12``)."""
     parts = []
     if recipe.system_prompt is not None:
         parts.append("system prompt")

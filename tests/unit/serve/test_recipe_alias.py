@@ -116,6 +116,21 @@ def test_a_deployed_recipe_is_a_frozen_copy_with_rollback(store, tmp_path, monke
     assert repo.rollback_alias(db, "bot", "me").to_target == first
 
 
+def test_a_recipe_on_a_run_answers_with_the_runs_adapter(store, tmp_path):
+    db, settings = store
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "run.json").write_text(json.dumps({"status": "succeeded", "model": "smollm2-135m-instruct"}))
+    save_recipe(Recipe(name="fine-tune+structured", run=run, json_schema=SCHEMA), tmp_path / "ft.yaml")
+    deploy_alias(db, settings, "ft", str(tmp_path / "ft.yaml"), "me", allow_run_dirs=True)
+    target = resolve_target(db, settings, "ft")
+    assert (target.base, target.adapter) == ("smollm2-135m-instruct", str((run / "adapter").resolve()))
+    (run / "run.json").unlink()  # the run went away after deploying: a request is told what to do
+    with pytest.raises(ModelError, match=r"recipe 'fine-tune\+structured': `run: .*run` is not a `tunesmith train`"):
+        resolve_target(db, settings, "ft")
+
+
 def test_clients_cannot_name_a_recipe_path(store, tmp_path):
     db, settings = store
     path = tmp_path / "r.yaml"
@@ -156,6 +171,8 @@ def test_server_applies_the_recipe_prompt_format_and_budget(tmp_path, tiny_model
         free = api.client.chat.completions.create(
             model="kb", messages=messages, temperature=0, max_tokens=3, response_format={"type": "text"}
         )
+        stream = api.client.chat.completions.create(model="kb", messages=messages, temperature=0, stream=True)
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         alias = api.client.get("/aliases/kb", cast_to=object)
         listed = [m.id for m in api.client.models.list()]
 
@@ -166,6 +183,7 @@ def test_server_applies_the_recipe_prompt_format_and_budget(tmp_path, tiny_model
     assert reply.usage.prompt_tokens == len(prompt_ids(smol_tokenizer, expected))
     assert json.loads(reply.choices[0].message.content)["sentiment"] in ("positive", "negative")  # recipe schema
     assert reply.usage.completion_tokens <= 16  # the recipe's max_tokens
+    assert streamed == reply.choices[0].message.content
     assert free.usage.completion_tokens <= 3 and free.usage.prompt_tokens == reply.usage.prompt_tokens
     assert alias["recipe"]["name"] == "rag" and "top-1 bm25 passages from docs.jsonl" in alias["recipe"]["description"]
     assert "kb" in listed

@@ -356,6 +356,7 @@ pages.aliases = async () => {
       } }, "Roll back");
       return el("section", { class: "card alias", "data-alias": name },
         el("div", { class: "row" }, el("h2", {}, el("code", {}, name), " → ", el("code", { class: "target" }, a.model)), rollback),
+        a.recipe ? el("p", { class: "muted recipe" }, `recipe ${a.recipe.name} on ${a.recipe.model}: ${a.recipe.description}`) : null,
         el("table", { class: "list" }, el("thead", {}, el("tr", {}, ["When", "Action", "From", "To", "By"].map((h) => el("th", {}, h)))),
           el("tbody", {}, a.history.slice().reverse().map((c) => el("tr", {}, el("td", {}, `${age(c.created_at)} ago`), el("td", {}, c.action), el("td", {}, c.from_target || "—"), el("td", {}, c.to_target), el("td", {}, c.actor))))));
     }));
