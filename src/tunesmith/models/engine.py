@@ -5,11 +5,12 @@ takes one generation config for all requests and knows nothing of PEFT's per-row
 per-request budgets, sampling settings, seeds, logits processors (log probabilities, OpenAI penalties, JSON
 grammar masks), stop strings, cancellation and streaming, with base and adapter rows sharing one forward pass, on CPU.
 
-How a step works: a new request is prefilled alone (its prompt, no padding: the same numbers as plain
-``generate``), then its KV cache is left-padded to the running batch's length and concatenated along the batch
-axis. Each decode step runs one forward for every running row (positions counted from each row's first real
-token, padding masked), applies each request's own processors and sampler, and drops the rows whose request
-finished (end token, budget, stop string or cancel).
+How a step works: admitted requests are prefilled in left-padded forwards of similar prompt lengths, each
+prompt's longest prefix already computed for an earlier prompt of the same adapter taken from the prefix cache
+(:mod:`tunesmith.models.prefill`); their KV caches are left-padded to the running batch's length and concatenated
+along the batch axis. Each decode step runs one forward for every running row (positions kept per row, padding
+masked), applies each request's own processors and sampler, and drops the rows whose request finished (end
+token, budget, stop string or cancel), and the columns no remaining row needs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tunesmith.models.prefill import (
     MIN_PREFIX_TOKENS,
     PrefixCache,
     common_prefix,
+    left_pad,
+    past_cache,
     plan_groups,
 )
 from tunesmith.models.structured import GrammarMask
@@ -112,6 +115,8 @@ class Engine:
     def _share_prefixes(self, reqs: list[EngineRequest]) -> None:
         """Prefill once, and cache, the prefix that requests of one adapter admitted together share (a system
         prompt, a few-shot block) when that saves more than one forward costs."""
+        if not self.prefixes.max_bytes:
+            return
         by_adapter: dict[str | None, list[EngineRequest]] = {}
         for r in reqs:
             by_adapter.setdefault(r.adapter, []).append(r)
@@ -171,7 +176,7 @@ class Engine:
                 logits_to_keep=1,
                 **adapter_kwargs(model, adapters),
             )
-        for i, (p, adapter) in enumerate(zip(prompts, adapters, strict=True)):
+        for i, (p, adapter) in enumerate(zip(prompts, adapters, strict=True) if self.prefixes.max_bytes else []):
             cols = mask_t[i].nonzero()[:, 0]
             layers = out.past_key_values.layers
             self.prefixes.add(adapter, p, [(x.keys[i : i + 1, :, cols], x.values[i : i + 1, :, cols]) for x in layers])
@@ -353,28 +358,6 @@ def adapter_kwargs(model: Any, names: list[str | None]) -> dict[str, Any]:
         assert all(n is None for n in names), "adapter rows on a model without adapters"
         return {}
     return {"adapter_names": [n or BASE_ADAPTER for n in names]}
-
-
-def past_cache(hits: list[tuple[Any, int]]) -> Any:
-    """A DynamicCache of each row's cached prefix (``entry``'s first ``k`` tokens; none: zeros), left-padded."""
-    import torch
-    from transformers import DynamicCache
-
-    width = max(k for _, k in hits)
-    ref = next(e for e, _ in hits if e is not None).layers
-    layers = []
-    for i in range(len(ref)):
-        keys = [left_pad(e.layers[i][0][..., :k, :] if e else ref[i][0][..., :0, :], width) for e, k in hits]
-        values = [left_pad(e.layers[i][1][..., :k, :] if e else ref[i][1][..., :0, :], width) for e, k in hits]
-        layers.append((torch.cat(keys), torch.cat(values)))
-    return DynamicCache(ddp_cache_data=layers)
-
-
-def left_pad(x: Any, width: int) -> Any:
-    """Zero-pad a (rows, heads, seq, dim) cache tensor on the left of its sequence axis to ``width``."""
-    import torch
-
-    return torch.nn.functional.pad(x, (0, 0, width - x.shape[-2], 0))
 
 
 def hits_stop(tok: Any, row: list[int], stops: tuple[str, ...]) -> bool:

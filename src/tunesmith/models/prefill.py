@@ -111,3 +111,25 @@ def plan_groups(lengths: list[int], fixed: int = FORWARD_COST_TOKENS) -> list[li
         groups.append(order[cut[j] : j])
         j = cut[j]
     return groups[::-1]
+
+
+def past_cache(hits: list[tuple[Any, int]]) -> Any:
+    """A DynamicCache of each row's cached prefix (``entry``'s first ``k`` tokens; none: zeros), left-padded."""
+    import torch
+    from transformers import DynamicCache
+
+    width = max(k for _, k in hits)
+    ref = next(e for e, _ in hits if e is not None).layers
+    layers = []
+    for i in range(len(ref)):
+        keys = [left_pad(e.layers[i][0][..., :k, :] if e else ref[i][0][..., :0, :], width) for e, k in hits]
+        values = [left_pad(e.layers[i][1][..., :k, :] if e else ref[i][1][..., :0, :], width) for e, k in hits]
+        layers.append((torch.cat(keys), torch.cat(values)))
+    return DynamicCache(ddp_cache_data=layers)
+
+
+def left_pad(x: Any, width: int) -> Any:
+    """Zero-pad a (rows, heads, seq, dim) cache tensor on the left of its sequence axis to ``width``."""
+    import torch
+
+    return torch.nn.functional.pad(x, (0, 0, width - x.shape[-2], 0))
