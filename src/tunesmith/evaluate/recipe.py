@@ -51,6 +51,9 @@ class Recipe(BaseModel):
     rag: RagSettings | None = Field(default=None, description="Retrieved passages placed in the question.")
     index_dir: Path | None = Field(default=None, description="Where the RAG index is cached.")
     max_tokens: int = Field(default=64, ge=1, description="Answer length limit.")
+    temperature: float = Field(
+        default=0.0, ge=0, description="Sampling temperature a request gets when it sets none (0 = greedy)."
+    )
 
     @property
     def response_format(self) -> dict[str, Any] | None:

@@ -289,7 +289,8 @@ def evaluate_candidate(
 def candidate_recipe(cfg: EvalConfig, spec: CandidateSpec, train: list[TestItem] | None) -> Recipe:
     """The recipe a candidate is measured as (and deployed as): schema resolved, RAG index beside the report."""
     schema = resolve_schema(spec, train)
-    return recipe_for(spec, schema, cfg.train_file, cfg.seed, cfg.max_new_tokens, cfg.output_dir / "rag-index")
+    recipe = recipe_for(spec, schema, cfg.train_file, cfg.seed, cfg.max_new_tokens, cfg.output_dir / "rag-index")
+    return recipe.model_copy(update={"temperature": cfg.temperature})
 
 
 def grammar_of(response_format: dict[str, Any] | None) -> str | None:

@@ -140,8 +140,11 @@ class RecipeBook:
 def apply_recipe(
     deployed: DeployedRecipe, body: ChatCompletionCreate, messages: Messages
 ) -> tuple[ChatCompletionCreate, Messages]:
-    """The request as the recipe sends it: its prompt, and its response_format and max_tokens unless set."""
+    """The request as the recipe sends it: its prompt, and its response_format, max_tokens and temperature
+    unless the request sets them (a recipe is measured greedy: temperature 0 unless the recipe says otherwise)."""
     recipe, update = deployed.recipe, {}
+    if body.temperature is None:
+        update["temperature"] = recipe.temperature
     if body.response_format is None and recipe.response_format is not None:
         update["response_format"] = recipe.response_format
     if body.requested_tokens() is None:
