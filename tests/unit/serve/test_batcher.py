@@ -76,3 +76,13 @@ def test_greedy_with_n_choices_repeats_the_one_greedy_answer(batcher, tiny_model
     target = Target("tiny", str(tiny_model_dir))
     out = batcher.submit(GenRequest(target, p, Sampling(max_tokens=3, n=3, temperature=0))).result(timeout=60)
     assert len(out) == 3 and len({c.text for c in out}) == 1
+
+
+def test_torch_threads_leave_one_usable_core_unless_set():
+    import os
+
+    from tunesmith.serve.batcher import inference_threads, usable_cores
+
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+    assert inference_threads(0) == max(1, usable_cores() - 1)
+    assert inference_threads(3) == 3
