@@ -158,7 +158,7 @@ def verdict(
         next(c for c in cands if c.name == comp.baseline),
     )
     mf, mb = ft.metrics[primary], base.metrics[primary]
-    subject = "The fine-tuned model" if ft.name == "fine-tuned" else f"Fine-tuned {ft.name}"
+    subject = "The fine-tuned model" if ft.name in ("fine-tuned", "fine-tune") else f"Fine-tuned {ft.name}"
     text = (
         f"{subject} reaches {mf.value:.3f} ± {mf.half_width:.3f} {primary} vs {mb.value:.3f} "
         f"± {mb.half_width:.3f} for {base.name} (difference {comp.diff:+.3f}, 95% CI [{comp.low:+.3f}, "

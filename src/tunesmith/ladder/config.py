@@ -65,6 +65,11 @@ class DecideConfig(BaseModel):
     margin: float = Field(
         default=0.02, ge=0, description="How far below the best (in the primary metric) still counts as as good."
     )
+    metrics: list[str] | Literal["auto"] = Field(
+        default="auto",
+        description="`auto` (from the answers) or a list; the recommendation ranks on the task's natural metric "
+        "if listed, else the first that can rank (e.g. [exact_match, token_f1] for short factual answers).",
+    )
     max_new_tokens: int = Field(default=32, ge=1, description="Answer length limit.")
     batch_size: int = Field(default=16, ge=1, description="Local generation batch size.")
     limit: int | None = Field(default=None, ge=1, description="Measure only the first N test examples.")

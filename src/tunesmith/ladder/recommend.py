@@ -83,7 +83,9 @@ def _rung(
         [e.scores[metric] for e in c.examples], [e.scores[metric] for e in best.examples], samples, seed
     )
     m = c.metrics[metric]
-    payback = S.break_even(c, base, table) if c.name in FINE_TUNED and base is not None else None
+    worse = pb["high"] < 0
+    # payback only means something for a fine-tune that is not worse than the best: cheaper queries, same quality
+    payback = S.break_even(c, base, table) if c.name in FINE_TUNED and base is not None and not worse else None
     return RungResult(
         name=c.name,
         approach=APPROACH.get(c.name, c.name.upper()),
@@ -94,7 +96,7 @@ def _rung(
         diff_low=pb["low"],
         diff_high=pb["high"],
         p_value=pb["p_value"],
-        significantly_worse=pb["high"] < 0,
+        significantly_worse=worse,
         within_margin=pb["diff"] >= -margin - 1e-12,
         cost_per_1k=c.cost.cost_per_1k,
         latency_p50_s=c.cost.latency_p50_s,
@@ -135,7 +137,7 @@ def _finetune_note(chosen: RungResult, results: list[RungResult]) -> str:
     ft = tuned[0]
     gap = chosen.diff_vs_best - ft.diff_vs_best  # chosen minus fine-tune, both against the same best
     return (
-        f" The fine-tune was measured too: {ft.value:.3f} [{ft.low:.3f}, {ft.high:.3f}], {gap:+.3f} behind "
+        f" The fine-tune was measured too: {ft.value:.3f} [{ft.low:.3f}, {ft.high:.3f}], {gap:.3f} behind "
         f"{chosen.name}" + (" (significantly worse than the best)." if ft.significantly_worse else ".")
     )
 

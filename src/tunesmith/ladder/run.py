@@ -133,6 +133,7 @@ def eval_config(cfg: DecideConfig, train: Path, test: Path, rungs: list[Candidat
         test_file=test,
         train_file=train,
         candidates=rungs,
+        metrics=cfg.metrics,
         output_dir=cfg.output_dir / "eval",
         max_new_tokens=cfg.max_new_tokens,
         batch_size=cfg.batch_size,
