@@ -73,12 +73,20 @@ class EngineRequest:
 class Engine:
     """The running batch of one model; ``add`` requests at any time, ``step`` advances every row by one token."""
 
-    def __init__(self, model_fn: Callable[[], Any], tok: Any, max_rows: int = 8, prefix_cache_mb: int = 256) -> None:
+    def __init__(
+        self,
+        model_fn: Callable[[], Any],
+        tok: Any,
+        max_rows: int = 8,
+        prefix_cache_mb: int = 256,
+        prefixes: PrefixCache | None = None,
+    ) -> None:
         """``model_fn`` returns the model (PEFT may re-wrap it as adapters come and go); ``prefix_cache_mb``
-        bounds the cached prompt prefixes (0: no reuse)."""
+        bounds the cached prompt prefixes (0: no reuse); ``prefixes``: a cache shared with earlier engines of the
+        same model and adapters (e.g. one per evaluation candidate across its batches)."""
         self.model_fn, self.tok, self.max_rows = model_fn, tok, max_rows
         self.end_ids = end_token_ids(model_fn(), tok)
-        self.prefixes = PrefixCache(prefix_cache_mb * 2**20)
+        self.prefixes = prefixes if prefixes is not None else PrefixCache(prefix_cache_mb * 2**20)
         self.running: list[EngineRequest] = []
         self.cache: Any = None  # DynamicCache, (rows, heads, seq, dim) per layer
         self.mask: Any = None  # (rows, seq) 1 for real tokens, 0 for left padding

@@ -146,3 +146,15 @@ def test_prefix_reuse_can_be_turned_off(model_tok):
     engine = Engine(lambda: model, tok, prefix_cache_mb=0)
     generate_all(engine, [EngineRequest(p, 2) for p in chat_prompts(tok, TEXTS)])
     assert engine.reused_tokens == 0 and not engine.prefixes.entries
+
+
+def test_engines_can_share_one_prefix_cache(model_tok):
+    from tunesmith.models.prefill import PrefixCache
+
+    model, tok = model_tok
+    ids = chat_prompts(tok, TEXTS)
+    shared = PrefixCache(max_bytes=2**24)
+    generate_all(Engine(lambda: model, tok, prefixes=shared), [EngineRequest(ids[0], 2)])
+    second = Engine(lambda: model, tok, prefixes=shared)
+    [g] = generate_all(second, [EngineRequest(ids[1], 4)])
+    assert second.reused_tokens > 0 and g.rows[0] == generate_ids(model, tok, [ids[1]], 4)[0][: len(g.rows[0])]
