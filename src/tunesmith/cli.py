@@ -819,13 +819,12 @@ def demo_cmd(
     port: Annotated[int, typer.Option("--port", help="Port for --serve.")] = 8000,
     set_: SetOption = None,
 ) -> None:
-    """The whole lifecycle on the bundled SmolLM2-135M-Instruct and the example sentiment task.
+    """The whole lifecycle on the bundled SmolLM2-135M-Instruct and two example tasks.
 
-    1. advise on the task profile; validate the data; token stats and training cost.
-    2. baselines: the base model zero-shot and few-shot on the test split.
-    3. LoRA training with validation and early stopping (configs/train/sentiment-lora.yaml).
-    4. the fine-tuned model against the baselines: report.html + report.json + verdict (also on tweets).
-    5. the adapter registered under the alias `sentiment`; with --serve, served on 127.0.0.1.
+    1. advise on the sentiment task's profile; validate the data; token stats and training cost.
+    2. decide on examples/sentiment: prompt, structured output, few-shot, LoRA fine-tune, fine-tune + structured.
+    3. decide on examples/countries (facts in documents): prompt, few-shot, RAG, LoRA fine-tune.
+    4. each task's recommended rung deployed under an alias (`sentiment`, `countries`); with --serve, served.
 
     Example: tunesmith demo --set eval_limit=50 --set train_overrides='[epochs=1]'
     """
@@ -838,7 +837,8 @@ def demo_cmd(
     result = run_demo(cfg, console)
     console.rule("[bold]done")
     console.print(f"total {result.seconds / 60:.1f} min; report: {result.report_html}")
-    console.print(f"[bold]verdict:[/] {result.verdict}")
+    for task, rung in result.recommendations.items():
+        console.print(f"[bold]{task}:[/] recommended {rung}")
     if not serve:
         console.print(f"serve it: tunesmith serve --data-dir {result.serve_dir}  (then call model={result.alias!r})")
         return

@@ -1,11 +1,12 @@
-"""`tunesmith demo`: the whole lifecycle on the bundled SmolLM2 and the example sentiment task.
+"""`tunesmith demo`: the whole lifecycle on the bundled SmolLM2 and two example tasks, one where fine-tuning wins
+and one where it should not.
 
-advise -> validate + stats + cost -> baselines (zero-shot, few-shot) -> LoRA training with validation and early
-stopping -> evaluation of the fine-tuned model against the baselines (report.html + report.json + verdict) ->
-the adapter registered under an alias and the reports published to the dashboard's Reports page (and, with
-``--serve``, served). Everything is written under one output directory, and re-running reuses finished steps:
-training is skipped when its run.json says it succeeded (and resumed from its last checkpoint when interrupted);
-evaluation answers are cached per candidate and example.
+advise -> validate + stats + cost -> `decide` on the sentiment task (prompt, structured output, few-shot, LoRA
+fine-tune, fine-tune + structured) -> `decide` on the knowledge task (prompt, few-shot, RAG over the documents,
+LoRA fine-tune) -> each task's recommended rung deployed under an alias (a recipe or the fine-tuned run) and the
+reports published to the dashboard's Reports page (and, with ``--serve``, served). Everything is written under
+one output directory, and re-running reuses finished steps: a training run whose run.json says it succeeded is
+reused (and an interrupted one resumed from its last checkpoint); answers are cached per rung and example.
 """
 
 from __future__ import annotations
@@ -32,23 +33,24 @@ class DemoConfig(BaseModel):
     output_dir: Path = Field(default=Path("runs/demo"), description="Everything the demo writes goes here.")
     example_dir: Path = Field(
         default=Path("examples/sentiment"),
-        description="The example task: train/val/test/test-tweets .jsonl and profile.yaml.",
+        description="The task where fine-tuning should win: train/val/test .jsonl and profile.yaml.",
+    )
+    knowledge_dir: Path | None = Field(
+        default=Path("examples/countries"),
+        description="The task where retrieval should win: train/val/test .jsonl and docs.jsonl (None: skip it).",
     )
     train_config: Path = Field(
-        default=Path("configs/train/sentiment-lora.yaml"), description="The TrainConfig YAML used for step 3."
+        default=Path("configs/train/sentiment-lora.yaml"), description="The TrainConfig YAML of both fine-tunes."
     )
     train_overrides: list[str] = Field(
         default_factory=list, description="`key=value` overrides of the training config (e.g. epochs=1)."
     )
-    few_shot_k: int = Field(default=6, ge=1, description="Examples shown to the few-shot baseline.")
-    eval_limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N test examples.")
-    domain_shift: bool = Field(default=True, description="Also evaluate on test-tweets.jsonl (another domain).")
-    domain_shift_limit: int | None = Field(
-        default=100, ge=1, description="Tweets evaluated for the domain-shift check (None: all 200)."
-    )
+    few_shot_k: int = Field(default=4, ge=1, description="Examples shown by the few-shot rung (nearest).")
+    eval_limit: int | None = Field(default=None, ge=1, description="Measure only the first N test examples.")
     max_new_tokens: int = Field(default=12, ge=1, description="Answer length limit (a label JSON is ~8 tokens).")
     batch_size: int = Field(default=16, ge=1, description="Evaluation generation batch size.")
-    alias: str = Field(default="sentiment", description="Alias the fine-tuned adapter is registered under.")
+    alias: str = Field(default="sentiment", description="Alias the sentiment task's winner is deployed under.")
+    knowledge_alias: str = Field(default="countries", description="Alias of the knowledge task's winner.")
 
 
 class DemoResult(BaseModel):
@@ -58,6 +60,8 @@ class DemoResult(BaseModel):
     report: Path
     report_html: Path
     verdict: str
+    recommendations: dict[str, str] = Field(description="Task -> recommended rung.")
+    aliases: dict[str, str] = Field(description="Alias -> what it serves.")
     alias: str
     serve_dir: Path
     seconds: float
@@ -72,7 +76,8 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> DemoResult:
         console: where to print (default: a new rich Console).
 
     Returns:
-        Paths of the run, the report and the server data directory, the verdict and step timings.
+        Paths of the sentiment run and report, the recommendations, the aliases, the server data directory and
+        step timings.
 
     Raises:
         TunesmithError: a step failed; its message says which and how to fix it.
@@ -82,9 +87,10 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    steps = 4 if cfg.knowledge_dir is not None else 3
 
     def step(n: int, title: str, fn: Callable[[], Any]) -> Any:
-        console.print(Rule(f"[bold]step {n}/5 · {title}"))
+        console.print(Rule(f"[bold]step {n}/{steps} · {title}"))
         t = time.perf_counter()
         result = fn()
         timings[title] = round(time.perf_counter() - t, 1)
@@ -92,25 +98,38 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> DemoResult:
         return result
 
     step(1, "advise, validate, stats and cost", lambda: advise_and_check_data(cfg, console))
-    step(2, "baselines: zero-shot and few-shot", lambda: evaluate(cfg, console, with_run=False))
-    run_dir = step(3, "LoRA training with validation and early stopping", lambda: train(cfg, console))
-    report = step(4, "fine-tuned vs baselines", lambda: evaluate(cfg, console, with_run=True))
-    serve_dir = step(5, "register the adapter under an alias", lambda: register_alias(cfg, run_dir, console))
-    seconds = round(time.perf_counter() - start, 1)
+    reports = {
+        "sentiment": step(2, "decide: the ladder on the sentiment task", lambda: decide(cfg, "sentiment", console))
+    }
+    if cfg.knowledge_dir is not None:
+        reports["knowledge"] = step(
+            3, "decide: the ladder on the knowledge task", lambda: decide(cfg, "knowledge", console)
+        )
+    aliases = step(steps, "deploy each winner under an alias", lambda: deploy_winners(cfg, reports, console))
+    main = reports["sentiment"]
     result = DemoResult(
-        run_dir=run_dir, report=out / "eval" / "report.json", report_html=out / "eval" / "report.html",
-        verdict=report.verdict, alias=cfg.alias, serve_dir=serve_dir, seconds=seconds, step_seconds=timings,
+        run_dir=out / "sentiment" / "train",
+        report=out / "sentiment" / "report.json",
+        report_html=out / "sentiment" / "report.html",
+        verdict=main.verdict,
+        recommendations={task: r.recommendation.candidate for task, r in reports.items()},
+        aliases=aliases,
+        alias=cfg.alias,
+        serve_dir=out / "serve",
+        seconds=round(time.perf_counter() - start, 1),
+        step_seconds=timings,
     )
     write_text_atomic(out / "demo.json", result.model_dump_json(indent=2) + "\n")
     return result
 
 
-def example_file(cfg: DemoConfig, name: str) -> Path:
-    """A file of the example task, with a clear error when it is missing."""
-    path = cfg.example_dir / name
+def example_file(cfg: DemoConfig, name: str, folder: Path | None = None) -> Path:
+    """A file of an example task (default: the sentiment one), with a clear error when it is missing."""
+    path = (folder or cfg.example_dir) / name
     if not path.exists():
         raise DatasetError(
-            f"{path}: missing", "run the demo from the repository root (it reads examples/sentiment/)"
+            f"{path}: missing",
+            "run the demo from the repository root (it reads examples/sentiment/ and examples/countries/)",
         )
     return path
 
@@ -145,70 +164,51 @@ def advise_and_check_data(cfg: DemoConfig, console: Console) -> None:
     console.print(f"training cost for {stats.epochs} epochs ({stats.billed_tokens:,} tokens): {costs}")
 
 
-def eval_config(cfg: DemoConfig, test_name: str, out_name: str, with_run: bool, limit: int | None) -> Any:
-    """The EvalConfig of the demo: zero-shot and few-shot baselines, plus the fine-tuned run when trained."""
-    from tunesmith.evaluate.config import CandidateSpec, EvalConfig
+def decide_config(cfg: DemoConfig, task: str) -> Any:
+    """The DecideConfig of one demo task (sentiment: no documents; knowledge: with its docs.jsonl)."""
+    from tunesmith.ladder.config import DecideConfig
 
-    candidates = [
-        CandidateSpec(kind="zero-shot"),
-        CandidateSpec(kind="few-shot", k=cfg.few_shot_k, name=f"few-shot-k{cfg.few_shot_k}"),
-    ]
-    if with_run:
-        candidates.append(CandidateSpec(kind="run", path=cfg.output_dir / "train", name="fine-tuned"))
-    return EvalConfig(
-        test_file=example_file(cfg, test_name), train_file=example_file(cfg, "train.jsonl"),
-        candidates=candidates, output_dir=cfg.output_dir / out_name, max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.batch_size, limit=limit,
+    folder = cfg.example_dir if task == "sentiment" else cfg.knowledge_dir
+    assert folder is not None
+    files = {name: example_file(cfg, name, folder) for name in ("train.jsonl", "val.jsonl", "test.jsonl")}
+    return DecideConfig(
+        train_file=files["train.jsonl"],
+        val_file=files["val.jsonl"],
+        test_file=files["test.jsonl"],
+        docs=example_file(cfg, "docs.jsonl", folder) if task == "knowledge" else None,
+        output_dir=cfg.output_dir / task,
+        train_config=cfg.train_config,
+        train_overrides=cfg.train_overrides,
+        few_shot_k=cfg.few_shot_k,
+        max_new_tokens=cfg.max_new_tokens if task == "sentiment" else 24,  # one sentence with a number
+        # exact match ranks the knowledge rungs: a wrong number in the right sentence would score high on ROUGE
+        metrics="auto" if task == "sentiment" else ["exact_match", "token_f1"],
+        batch_size=cfg.batch_size,
+        limit=cfg.eval_limit,
     )
 
 
-def evaluate(cfg: DemoConfig, console: Console, with_run: bool) -> Any:
-    """Steps 2 and 4: evaluate on the test split (and the tweets split after training); print the tables."""
-    from tunesmith.evaluate.run import run_evaluation
-    from tunesmith.evaluate.summary import report_table
+def decide(cfg: DemoConfig, task: str, console: Console) -> Any:
+    """Steps 2 and 3: the ladder on one task; prints the cheap rungs' table, the ladder and the recommendation."""
+    from tunesmith.evaluate.summary import ladder_table, report_table
+    from tunesmith.ladder.run import run_decision
 
-    splits = [("test.jsonl", "eval", cfg.eval_limit)]
-    if with_run and cfg.domain_shift:
-        limit = min(filter(None, (cfg.eval_limit, cfg.domain_shift_limit)), default=None)
-        splits.append(("test-tweets.jsonl", "eval-tweets", limit))
-    main = None
-    for test_name, out_name, limit in splits:
-        report = run_evaluation(eval_config(cfg, test_name, out_name, with_run, limit))
-        console.print(f"[bold]{test_name}[/] ({report.n_examples} examples)")
-        console.print(report_table(report))
-        if with_run:
-            console.print(f"[bold]verdict ({test_name}):[/] {report.verdict}")
-            console.print(f"report: {cfg.output_dir / out_name / 'report.html'}")
-        main = main or report
-    return main
+    def show(event: str, payload: Any) -> None:
+        console.print(report_table(payload) if event == "report" else f"[dim]{payload}[/]")
+
+    dcfg = decide_config(cfg, task)
+    report = run_decision(dcfg, show)
+    rec = report.recommendation
+    console.print(ladder_table(report))
+    console.print(f"[bold]recommendation ({task}): {rec.approach}[/] — {rec.reason}")
+    if report.comparisons:
+        console.print(f"[bold]verdict ({task}):[/] {report.verdict}")
+    console.print(f"report: {dcfg.output_dir / 'report.html'}")
+    return report
 
 
-def train(cfg: DemoConfig, console: Console) -> Path:
-    """Step 3: LoRA training; skipped when the run succeeded before, resumed when it was interrupted."""
-    from tunesmith.config import load_config
-    from tunesmith.train.config import TrainConfig
-    from tunesmith.train.run import run_training
-
-    run_dir = cfg.output_dir / "train"
-    summary = run_dir / "run.json"
-    if summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("status") == "succeeded":
-        console.print(f"reusing the finished run in {run_dir} (delete it to train again)")
-        return run_dir
-    overrides = [f"output_dir={run_dir}", *cfg.train_overrides]
-    train_cfg = load_config(TrainConfig, cfg.train_config, overrides)
-    resume = any((run_dir / "checkpoints").glob("checkpoint-*"))
-    if resume:
-        console.print(f"resuming the interrupted run in {run_dir}")
-    result = run_training(train_cfg, resume=resume)
-    console.print(
-        f"trained {result.steps} steps in {result.seconds:.0f} s; adapter: {run_dir / 'adapter'}; "
-        + ", ".join(f"{k}={v:.4f}" for k, v in result.final_metrics.items())
-    )
-    return run_dir
-
-
-def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
-    """Step 5: point the alias at the fine-tuned run in the demo's server data directory; publish the reports."""
+def deploy_winners(cfg: DemoConfig, reports: dict[str, Any], console: Console) -> dict[str, str]:
+    """Last step: each task's recommended rung under its alias in the demo's server data dir; publish reports."""
     from tunesmith.serve.deploy import deploy_alias
     from tunesmith.serve.settings import ServeSettings
     from tunesmith.store.db import Database
@@ -216,18 +216,22 @@ def register_alias(cfg: DemoConfig, run_dir: Path, console: Console) -> Path:
     serve_dir = cfg.output_dir / "serve"
     serve_dir.mkdir(parents=True, exist_ok=True)
     settings = ServeSettings(data_dir=serve_dir)
+    names = {"sentiment": cfg.alias, "knowledge": cfg.knowledge_alias}
+    aliases: dict[str, str] = {}
     db = Database(settings.resolved_database_url())  # creates the schema, as `tunesmith serve` does
     try:
-        change = deploy_alias(db, settings, cfg.alias, str(run_dir.resolve()), who="tunesmith demo",
-                              allow_run_dirs=True)
+        for task, report in reports.items():
+            rec = report.recommendation
+            recipe = next(r.recipe for r in rec.alternatives if r.name == rec.candidate)
+            change = deploy_alias(db, settings, names[task], recipe, who="tunesmith demo", allow_run_dirs=True)
+            aliases[names[task]] = f"{rec.candidate} ({change.to_target})"
+            console.print(f"alias [bold]{names[task]}[/] -> {rec.candidate}: {change.to_target}")
     finally:
         db.close()
-    console.print(f"alias [bold]{cfg.alias}[/] -> {change.to_target} (recorded in {serve_dir / 'tunesmith.db'})")
-    for name in ("eval", "eval-tweets"):
-        if (cfg.output_dir / name / "report.json").exists():
-            published = publish_report(cfg.output_dir / name, serve_dir / "reports" / f"demo-{name}")
-            console.print(f"report published to the dashboard's Reports page: {published}")
-    return serve_dir
+    for task in reports:
+        published = publish_report(cfg.output_dir / task, serve_dir / "reports" / f"demo-{task}")
+        console.print(f"report published to the dashboard's Reports page: {published}")
+    return aliases
 
 
 def publish_report(report_dir: Path, dest: Path) -> Path:
