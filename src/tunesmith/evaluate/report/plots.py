@@ -8,6 +8,8 @@ from typing import Any
 
 from tunesmith.evaluate.schema import EvalReport
 
+COST_LABEL = "USD per 1,000 queries"
+TOKENS_LABEL = "prompt tokens per query (no price entry)"
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
 
@@ -54,6 +56,14 @@ def metric_bars(report: EvalReport, metric: str) -> str | None:
     return _png(fig)
 
 
+def _point(ax: Any, x: float, interval: tuple[float, float, float], color: str, label: str) -> None:
+    """One candidate as a dot with its 95% interval: ``interval`` is (value, low, high)."""
+    value, low, high = interval
+    ax.errorbar(
+        [x], [value], yerr=[[value - low], [high - value]], fmt="o", markersize=9, capsize=5, color=color, label=label
+    )
+
+
 def quality_vs_cost(report: EvalReport) -> str | None:
     """Primary metric against USD per 1,000 queries (or prompt tokens when no price is known)."""
     metric = report.primary_metric
@@ -65,17 +75,8 @@ def quality_vs_cost(report: EvalReport) -> str | None:
     for i, c in enumerate(cands):
         x = c.cost.cost_per_1k if priced else c.cost.prompt_tokens_mean
         m = c.metrics[metric]
-        ax.errorbar(
-            [x],
-            [m.value],
-            yerr=[[m.value - m.low], [m.high - m.value]],
-            fmt="o",
-            markersize=9,
-            capsize=5,
-            color=PALETTE[i % len(PALETTE)],
-            label=c.name,
-        )
-    ax.set_xlabel("USD per 1,000 queries" if priced else "prompt tokens per query (no price entry)")
+        _point(ax, x, (m.value, m.low, m.high), PALETTE[i % len(PALETTE)], c.name)
+    ax.set_xlabel(COST_LABEL if priced else TOKENS_LABEL)
     ax.set_ylabel(metric)
     ax.set_title("Quality vs cost")
     ax.legend(fontsize=8)
@@ -92,20 +93,11 @@ def ladder_chart(report: EvalReport) -> str | None:
     fig, ax = _figure(6.4, 3.8)
     for i, r in enumerate(rungs):
         x = r.cost_per_1k if priced else r.prompt_tokens_mean
-        ax.errorbar(
-            [x],
-            [r.value],
-            yerr=[[r.value - r.low], [r.high - r.value]],
-            fmt="o",
-            markersize=9,
-            capsize=5,
-            color=PALETTE[i % len(PALETTE)],
-            label=f"{i + 1}. {r.name}",
-        )
+        _point(ax, x, (r.value, r.low, r.high), PALETTE[i % len(PALETTE)], f"{i + 1}. {r.name}")
         if r.name == rec.candidate:
             ax.plot([x], [r.value], "o", markersize=20, markerfacecolor="none", markeredgecolor="#222")
             ax.annotate("recommended", (x, r.value), textcoords="offset points", xytext=(10, -16), fontsize=8)
-    ax.set_xlabel("USD per 1,000 queries" if priced else "prompt tokens per query (no price entry)")
+    ax.set_xlabel(COST_LABEL if priced else TOKENS_LABEL)
     ax.set_ylabel(f"{rec.metric} (95% CI)")
     ax.set_title("The ladder: quality vs cost per rung")
     ax.legend(fontsize=8, loc="best")
