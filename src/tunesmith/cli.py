@@ -826,7 +826,7 @@ def demo_cmd(
     3. decide on examples/countries (facts in documents): prompt, few-shot, RAG, LoRA fine-tune.
     4. each task's recommended rung deployed under an alias (`sentiment`, `countries`); with --serve, served.
 
-    Example: tunesmith demo --set eval_limit=50 --set train_overrides='[epochs=1]'
+    Example: tunesmith demo --set eval_limit=50   (a quick look; --set 'train_overrides=[]' trains 2 epochs)
     """
     import secrets
 

@@ -19,6 +19,7 @@ from tunesmith.errors import ConfigError, ServeError
 from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
 
 Messages = list[dict[str, Any]]
+PREFIX_CACHE_MB = 256
 Batch = Callable[[list[Messages]], list[dict[str, Any]]]
 
 
@@ -56,9 +57,7 @@ def generate_cached(
 ) -> list[dict[str, Any]]:
     """Answer every prompt not yet in ``cache`` in batches; return all rows in prompt order."""
     todo = [i for i in range(len(prompts)) if i not in cache.rows]
-    with tqdm(
-        total=len(prompts), initial=len(prompts) - len(todo), desc=label, unit="ex", leave=False
-    ) as bar:
+    with tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc=label, unit="ex", leave=False) as bar:
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
             rows = batch_fn([prompts[i] for i in idx])
@@ -75,8 +74,13 @@ class LocalGenerator:
         self, model: Any, tok: Any, max_new_tokens: int, temperature: float = 0.0, grammar: str | None = None
     ) -> None:
         """``grammar``: an llguidance grammar (models/structured.py) every answer is constrained to."""
+        from tunesmith.models.prefill import PrefixCache
+
         self.model, self.tok = model, tok
         self.max_new_tokens, self.temperature, self.grammar = max_new_tokens, temperature, grammar
+        # one prefix cache across this candidate's batches: a shared system prompt or few-shot block is
+        # prefilled once, not once per batch (the engine's greedy answers are the same either way)
+        self.prefixes = PrefixCache(PREFIX_CACHE_MB * 2**20)
 
     def __call__(self, batch: list[Messages]) -> list[dict[str, Any]]:
         """Generate one answer per conversation in ``batch``."""
@@ -84,7 +88,7 @@ class LocalGenerator:
         from tunesmith.models.generate import split_at_end
 
         ids = [prompt_ids(self.tok, msgs) for msgs in batch]
-        engine = Engine(lambda: self.model, self.tok, max_rows=len(batch))
+        engine = Engine(lambda: self.model, self.tok, max_rows=len(batch), prefixes=self.prefixes)
         reqs = [EngineRequest(x, self.max_new_tokens, self.temperature, grammar=self.grammar) for x in ids]
         new = generate_all(engine, reqs)
         rows = []

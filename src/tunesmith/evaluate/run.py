@@ -60,9 +60,7 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
     primary = pick_primary(task, metrics)
     table = load_price_table(cfg.prices)
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    results = [
-        evaluate_candidate(cfg, spec, items, train, suite, metrics, primary, table) for spec in cfg.candidates
-    ]
+    results = [evaluate_candidate(cfg, spec, items, train, suite, metrics, primary, table) for spec in cfg.candidates]
     comparisons = [
         c
         for c in (
@@ -77,11 +75,7 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
 
         run_judge(cfg, items, results, comparisons)
     first = comparisons[0] if comparisons else None
-    queries = (
-        S.break_even(_named(results, first.finetuned), _named(results, first.baseline), table)
-        if first
-        else None
-    )
+    queries = S.break_even(_named(results, first.finetuned), _named(results, first.baseline), table) if first else None
     report = EvalReport(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         test_file=str(cfg.test_file),
@@ -135,9 +129,7 @@ def pick_primary(task: str, metrics: list[str]) -> str:
     preferred = M.PRIMARY[task]
     if preferred in metrics:
         return preferred
-    usable = [
-        m for m in metrics if m not in M.NO_DIRECTION and m not in M.LOWER_IS_BETTER and m != "macro_f1"
-    ]
+    usable = [m for m in metrics if m not in M.NO_DIRECTION and m not in M.LOWER_IS_BETTER and m != "macro_f1"]
     if not usable:
         raise ConfigError(
             f"metrics {metrics}: none can rank candidates",
@@ -225,9 +217,15 @@ class _Backend:
                 response_format,
                 self.cfg.concurrency,
             )
-        return lambda batch: LocalGenerator(
-            *self.loaded(), self.cfg.max_new_tokens, self.cfg.temperature, grammar_of(response_format)
-        )(batch)
+        generator: list[LocalGenerator] = []  # made on the first batch that is not cached (loads the model)
+
+        def answer(batch: list[Any]) -> list[dict[str, Any]]:
+            if not generator:
+                grammar = grammar_of(response_format)
+                generator.append(LocalGenerator(*self.loaded(), self.cfg.max_new_tokens, self.cfg.temperature, grammar))
+            return generator[0](batch)
+
+        return answer
 
     def close(self) -> None:
         self._loaded = None
@@ -325,9 +323,7 @@ def model_scores(
     return extra
 
 
-def run_suite(
-    cfg: EvalConfig, spec: CandidateSpec, backend: _Backend, suite: RegressionSuite
-) -> RegressionResult:
+def run_suite(cfg: EvalConfig, spec: CandidateSpec, backend: _Backend, suite: RegressionSuite) -> RegressionResult:
     """Answer the regression suite's prompts and check their expectations."""
     prompts = [case.messages() for case in suite.cases]
     cache = GenerationCache(cache_path(cfg, spec, "-regression"))
