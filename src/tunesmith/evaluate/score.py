@@ -172,7 +172,9 @@ def verdict(
             f"; it uses {ft.cost.prompt_tokens_mean:.0f} prompt tokens per query vs "
             f"{base.cost.prompt_tokens_mean:.0f}"
         )
-    if queries is not None:
+    if comp.high < 0:  # cheaper queries do not pay for a model that is worse
+        text += "; no break-even worth stating (it is significantly worse)"
+    elif queries is not None:
         text += f"; break-even after {queries:,.0f} queries"
     elif ft.trained_tokens is None:
         text += "; break-even unknown (the run has no trained_tokens in run.json)"
