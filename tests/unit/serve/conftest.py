@@ -21,6 +21,7 @@ import uvicorn
 from tunesmith.serve.app import create_app
 from tunesmith.serve.deps import ServerContext
 from tunesmith.serve.settings import ServeSettings
+from tunesmith.store.db import Database
 
 API_KEY = "sk-unit-tunesmith"
 
@@ -85,3 +86,13 @@ def write_chat_file(path, n: int = 10):
             msgs = [{"role": "user", "content": f"review {i}"}, {"role": "assistant", "content": "positive"}]
             f.write(json.dumps({"messages": msgs}) + "\n")
     return path
+
+
+@pytest.fixture()
+def store(tmp_path):
+    """A fresh data dir and its SQLite store: ``(db, settings)``."""
+    settings = ServeSettings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    db = Database(settings.resolved_database_url())
+    yield db, settings
+    db.close()

@@ -16,7 +16,6 @@ from tunesmith.serve.deploy import deploy_alias
 from tunesmith.serve.names import resolve_target
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
-from tunesmith.store.db import Database
 
 SCHEMA = {
     "type": "object",
@@ -25,14 +24,6 @@ SCHEMA = {
     "additionalProperties": False,
 }
 
-
-@pytest.fixture()
-def store(tmp_path):
-    settings = ServeSettings(data_dir=tmp_path / "data")
-    settings.data_dir.mkdir()
-    db = Database(settings.resolved_database_url())
-    yield db, settings
-    db.close()
 
 
 def write_yaml(path, data):

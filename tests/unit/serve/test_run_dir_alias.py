@@ -9,17 +9,6 @@ import pytest
 from tunesmith.errors import ModelError, ServeError
 from tunesmith.serve.deploy import deploy_alias
 from tunesmith.serve.names import resolve_target
-from tunesmith.serve.settings import ServeSettings
-from tunesmith.store.db import Database
-
-
-@pytest.fixture()
-def store(tmp_path):
-    settings = ServeSettings(data_dir=tmp_path / "data")
-    settings.data_dir.mkdir()
-    db = Database(settings.resolved_database_url())
-    yield db, settings
-    db.close()
 
 
 def make_run(tmp_path, model="smollm2-135m-instruct"):
