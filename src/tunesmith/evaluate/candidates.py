@@ -13,7 +13,7 @@ from tunesmith.errors import EvalError
 from tunesmith.evaluate.config import CandidateSpec
 from tunesmith.evaluate.infer_schema import infer_schema
 from tunesmith.evaluate.items import TestItem
-from tunesmith.evaluate.recipe import FewShotRecipe, Recipe, RecipePrompter
+from tunesmith.evaluate.recipe import FewShotRecipe, Recipe
 
 
 def resolve_schema(spec: CandidateSpec, train: list[TestItem] | None) -> dict[str, Any] | None:
@@ -68,22 +68,6 @@ def recipe_for(
         index_dir=index_dir.resolve() if index_dir and spec.rag else None,
         max_tokens=max_tokens,
     )
-
-
-def build_prompts(
-    spec: CandidateSpec,
-    items: list[TestItem],
-    train: list[TestItem] | None,
-    seed: int,
-    train_file: Path | None = None,
-    index_dir: Path | None = None,
-) -> list[list[dict[str, Any]]]:
-    """The message list each test item is sent as, for one candidate (through its recipe).
-
-    ``train`` is the few-shot pool already loaded from ``train_file`` (the file is what the recipe records).
-    """
-    recipe = recipe_for(spec, None, train_file, seed, 1, index_dir)
-    return RecipePrompter(recipe, shots=train).prepare([it.messages for it in items])
 
 
 @dataclass

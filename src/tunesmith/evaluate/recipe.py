@@ -75,16 +75,21 @@ class RecipePrompter:
 
     def prepare(self, conversations: list[Messages]) -> list[Messages]:
         """The prompt of each conversation: system prompt, then shots, then retrieved context."""
+        return self.prepare_with_passages(conversations)[0]
+
+    def prepare_with_passages(self, conversations: list[Messages]) -> tuple[list[Messages], list[list[Any]] | None]:
+        """The prompts, and the passages retrieved for each (None without RAG) for callers that score retrieval."""
         r = self.recipe
         out = [with_system(m, r.system_prompt) if r.system_prompt is not None else list(m) for m in conversations]
         if r.few_shot is not None:
             out = [insert_shots(m, shots) for m, shots in zip(out, self.shots_for(out), strict=True)]
+        passages = None
         if r.rag is not None:
             from tunesmith.evaluate.retrieval import with_context
 
             passages = self.retrieve(out)
             out = [with_context(m, p, r.rag.template) for m, p in zip(out, passages, strict=True)]
-        return out
+        return out, passages
 
     def retrieve(self, conversations: list[Messages]) -> list[list[Any]]:
         """The top-k passages for each conversation's last user message."""

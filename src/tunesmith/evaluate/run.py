@@ -246,8 +246,7 @@ def evaluate_candidate(
     recipe = candidate_recipe(cfg, spec, train)
     backend = _Backend(cfg, spec, recipe)
     try:
-        prompter = RecipePrompter(recipe, shots=train)
-        prompts = prompter.prepare([it.messages for it in items])
+        prompts, passages = RecipePrompter(recipe, shots=train).prepare_with_passages([it.messages for it in items])
         batch = cfg.concurrency if spec.kind == "endpoint" else cfg.batch_size
         rows = generate_cached(
             backend.batch_fn(), prompts, GenerationCache(cache_path(cfg, spec)), batch, label=spec.label
@@ -261,7 +260,7 @@ def evaluate_candidate(
         extra = model_scores(backend, prompts, rows, refs, metrics)
         examples = S.example_results(rows, refs, metrics, extra)
         regression = run_suite(cfg, spec, backend, suite) if suite else None
-        hits = retrieval_hit_rate(prompter, items) if recipe.rag is not None else None
+        hits = retrieval_hit_rate(passages, items) if passages is not None else None
     finally:
         backend.close()
     run = backend.run
@@ -298,14 +297,14 @@ def grammar_of(response_format: dict[str, Any] | None) -> str | None:
     return grammar_for(response_format) if response_format else None
 
 
-def retrieval_hit_rate(prompter: RecipePrompter, items: list[TestItem]) -> float | None:
+def retrieval_hit_rate(passages: list[list[Any]], items: list[TestItem]) -> float | None:
     """Share of test questions whose source document (``metadata.source``) is among the retrieved passages."""
     from tunesmith.evaluate.retrieval import hit_rate
 
     gold = [it.meta.get("source") for it in items]
     if not any(gold):
         return None
-    return hit_rate(prompter.retrieve([it.messages for it in items]), [str(g) if g else None for g in gold])
+    return hit_rate(passages, [str(g) if g else None for g in gold])
 
 
 def model_scores(

@@ -17,7 +17,7 @@ from tunesmith.advise.costs import load_price_table
 from tunesmith.errors import ConfigError
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig
 from tunesmith.evaluate.infer_schema import infer_schema
-from tunesmith.evaluate.items import load_items
+from tunesmith.evaluate.items import TestItem, load_items
 from tunesmith.evaluate.recipe import save_recipe
 from tunesmith.evaluate.retrieval import RagSettings
 from tunesmith.evaluate.run import candidate_recipe, run_evaluation, save_report
@@ -43,7 +43,8 @@ def run_decision(cfg: DecideConfig, notify: Notify | None = None) -> EvalReport:
     """
     notify = notify or (lambda event, payload: None)
     train, val, test = resolve_splits(cfg)
-    schema_spec, skipped = structured_setting(cfg, train)
+    train_items = load_items(train)
+    schema_spec, skipped = structured_setting(cfg, train_items)
     cheap = cheap_rungs(cfg, schema_spec)
     notify("step", f"measuring {len(cheap)} rungs without training: {', '.join(c.label for c in cheap)}")
     notify("report", run_evaluation(eval_config(cfg, train, test, cheap)))
@@ -75,7 +76,7 @@ def run_decision(cfg: DecideConfig, notify: Notify | None = None) -> EvalReport:
     report = run_evaluation(ecfg)
     table = load_price_table(cfg.prices)
     report.recommendation = recommend(report, table, cfg.margin, cfg.bootstrap_samples, cfg.seed, skipped)
-    attach_recipes(report, ecfg, rungs, train)
+    attach_recipes(report, ecfg, rungs, train_items)
     save_report(report, ecfg)
     save_report(report, ecfg.model_copy(update={"output_dir": cfg.output_dir}))
     return report
@@ -94,11 +95,11 @@ def resolve_splits(cfg: DecideConfig) -> tuple[Path, Path | None, Path]:
     return out / "train.jsonl", out / "val.jsonl", out / "test.jsonl"
 
 
-def structured_setting(cfg: DecideConfig, train: Path) -> tuple[str | None, list[str]]:
+def structured_setting(cfg: DecideConfig, train: list[TestItem]) -> tuple[str | None, list[str]]:
     """The ``json_schema`` of the structured rungs (None: skipped) and the reason when skipped."""
     if cfg.json_schema == "none":
         return None, ["structured: json_schema is none"]
-    if cfg.json_schema == "infer" and infer_schema([it.reference for it in load_items(train)]) is None:
+    if cfg.json_schema == "infer" and infer_schema([it.reference for it in train]) is None:
         return None, ["structured: the training answers are free text, so there is no schema to constrain them to"]
     return cfg.json_schema, []
 
@@ -178,16 +179,15 @@ def succeeded(run_dir: Path) -> bool:
     return summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("status") == "succeeded"
 
 
-def attach_recipes(report: EvalReport, ecfg: EvalConfig, rungs: list[CandidateSpec], train: Path) -> None:
+def attach_recipes(report: EvalReport, ecfg: EvalConfig, rungs: list[CandidateSpec], train: list[TestItem]) -> None:
     """Write ``recipes/<rung>.yaml`` for every local rung and name it in the recommendation."""
     assert report.recommendation is not None
-    items = load_items(train)
     paths: dict[str, str] = {}
     for spec in rungs:
         if spec.kind == "endpoint":
             continue
         path = (ecfg.output_dir.parent / "recipes" / f"{spec.label}.yaml").resolve()
-        save_recipe(candidate_recipe(ecfg, spec, items), path)
+        save_recipe(candidate_recipe(ecfg, spec, train), path)
         paths[spec.label] = str(path)
     for rung in report.recommendation.alternatives:
         rung.recipe = paths.get(rung.name)

@@ -9,9 +9,16 @@ import pytest
 
 from tests.conftest import chat, write_jsonl
 from tunesmith.errors import DatasetError, EvalError
-from tunesmith.evaluate.candidates import build_prompts, resolve_run
+from tunesmith.evaluate.candidates import recipe_for, resolve_run
 from tunesmith.evaluate.config import parse_candidate
 from tunesmith.evaluate.items import TestItem, fixed_shots, load_items, nearest_shots
+from tunesmith.evaluate.recipe import RecipePrompter
+
+
+def build_prompts(spec, items, train, seed, train_file=None):
+    """The prompts a candidate sends, through its recipe (as run_evaluation builds them)."""
+    recipe = recipe_for(spec, None, train_file, seed, 1)
+    return RecipePrompter(recipe, shots=train).prepare([it.messages for it in items])
 
 
 def _item(i: int, q: str, a: str) -> TestItem:
