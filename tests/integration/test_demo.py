@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import REPO
-from tunesmith.demo import DemoConfig, run_demo
+from tunesmith.cli.demo import DemoConfig, run_demo
 from tunesmith.serve.settings import ServeSettings
 from tunesmith.store import repo
 from tunesmith.store.db import Database

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.config import load_config
-from tunesmith.demo import DemoConfig
-from tunesmith.errors import ConfigError
-from tunesmith.reference import render_reference
+from tunesmith.cli.demo import DemoConfig
+from tunesmith.cli.reference import render_reference
+from tunesmith.core.config import load_config
+from tunesmith.core.errors import ConfigError
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 

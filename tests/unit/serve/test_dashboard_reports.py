@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.unit.serve.conftest import API_KEY
-from tunesmith.demo import publish_report
+from tunesmith.cli.demo import publish_report
 from tunesmith.evaluate.report.html import render_html
 from tunesmith.evaluate.schema import Comparison, CostSpeed, EvalReport, ExampleResult, MetricValue
 

@@ -16,14 +16,16 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.rule import Rule
 
-from tunesmith.atomic import atomic_dir, write_text_atomic
-from tunesmith.errors import DatasetError
+from tunesmith.cli import options
+from tunesmith.core.atomic import atomic_dir, write_text_atomic
+from tunesmith.core.errors import DatasetError
 
 
 class DemoConfig(BaseModel):
@@ -142,7 +144,7 @@ def advise_and_check_data(cfg: DemoConfig, console: Console) -> None:
     """Step 1: the advice for the task profile; validation of every split; token stats and training cost."""
     from tunesmith.advise.decide import recommend
     from tunesmith.advise.profile import TaskProfile
-    from tunesmith.config import load_config
+    from tunesmith.core.config import load_config
     from tunesmith.data.render import histogram_lines, validation_lines, validation_summary
     from tunesmith.data.stats import compute_stats
     from tunesmith.data.validate import validate_file
@@ -269,3 +271,45 @@ def client_snippet(base_url: str, alias: str, api_key: str, messages: list[dict[
         f"reply = client.chat.completions.create(model={alias!r}, temperature=0, messages={messages!r})\n"
         "print(reply.choices[0].message.content)"
     )
+
+
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (re-running reuses finished steps).")]
+    = Path("runs/demo"),
+    serve: Annotated[bool, typer.Option("--serve", help="Afterwards, leave the OpenAI-compatible server "
+                                        "running with the alias, and print how to call it.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --serve.")] = 8000,
+    set_: options.SetOption = None,
+) -> None:
+    """The whole lifecycle on the bundled SmolLM2-135M-Instruct and two example tasks.
+
+    1. advise on the sentiment task's profile; validate the data; token stats and training cost.
+    2. decide on examples/sentiment: prompt, structured output, few-shot, LoRA fine-tune, fine-tune + structured.
+    3. decide on examples/countries (facts in documents): prompt, few-shot, RAG, LoRA fine-tune.
+    4. each task's recommended rung deployed under an alias (`sentiment`, `countries`); with --serve, served.
+
+    Example: tunesmith demo --set eval_limit=50   (a quick look; --set 'train_overrides=[]' trains 2 epochs)
+    """
+    import secrets
+
+    from tunesmith.core.config import load_config
+
+    console = options.console
+    cfg = load_config(DemoConfig, None, [f"output_dir={out}", *(set_ or [])])
+    result = run_demo(cfg, console)
+    console.rule("[bold]done")
+    console.print(f"total {result.seconds / 60:.1f} min; report: {result.report_html}")
+    for task, rung in result.recommendations.items():
+        console.print(f"[bold]{task}:[/] recommended {rung}")
+    if not serve:
+        console.print(f"serve it: tunesmith serve --data-dir {result.serve_dir}  (then call model={result.alias!r})")
+        return
+    from tunesmith.serve.server import run_server
+    from tunesmith.serve.settings import ServeSettings
+
+    key = secrets.token_urlsafe(16)
+    console.print("call the alias while the server runs (Ctrl-C stops it):\n")
+    messages = task_messages(cfg, "What a wonderful film!")
+    console.print(client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key, messages), highlight=False,
+                  markup=False)
+    run_server(ServeSettings(data_dir=result.serve_dir, port=port, api_keys=[key]))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunesmith.errors import DatasetError, ServeError
+from tunesmith.core.errors import DatasetError, ServeError
 
 TERMINAL = ("succeeded", "failed", "cancelled", "paused")  # `wait` returns; a paused job needs a resume
 

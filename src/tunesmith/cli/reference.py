@@ -6,11 +6,12 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-# (title, "module:Class", how it is used); a model that is not importable yet is left out.
+# (title, "module:Class", how it is used)
 CONFIG_MODELS: list[tuple[str, str, str]] = [
     ("Training", "tunesmith.train.config:TrainConfig", "`tunesmith train CONFIG.yaml [--set key=value]`"),
     ("Evaluation", "tunesmith.evaluate.config:EvalConfig", "`tunesmith eval CONFIG.yaml [--set key=value]`"),
@@ -26,7 +27,7 @@ CONFIG_MODELS: list[tuple[str, str, str]] = [
         "`tunesmith serve` flags and `TUNESMITH_*` variables",
     ),
     ("Task profile", "tunesmith.advise.profile:TaskProfile", "`tunesmith advise PROFILE.yaml`"),
-    ("Demo", "tunesmith.demo:DemoConfig", "`tunesmith demo [--set key=value]`"),
+    ("Demo", "tunesmith.cli.demo:DemoConfig", "`tunesmith demo [--set key=value]`"),
 ]
 
 
@@ -73,10 +74,7 @@ def render_reference() -> str:
     ]
     for title, target, usage in CONFIG_MODELS:
         module, _, cls_name = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            continue
+        cls = getattr(importlib.import_module(module), cls_name)
         out += [
             f"## {title} — `{cls_name}`",
             "",
@@ -88,3 +86,8 @@ def render_reference() -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def reference_cmd() -> None:
+    """Print the configuration reference (docs/configuration.md) generated from the config models."""
+    typer.echo(render_reference())
