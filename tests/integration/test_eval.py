@@ -23,7 +23,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def bundled_run(tmp_path_factory) -> Path:
     """A short real LoRA run of `tunesmith train` on the bundled model (6 steps on the 40 training examples)."""
-    from tunesmith.config import load_config
+    from tunesmith.core.config import load_config
     from tunesmith.train.config import TrainConfig
     from tunesmith.train.run import run_training
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from tests.integration.conftest import running_server
 from tests.integration.pg_cluster import postgres_cluster
 from tests.integration.serve_data import SYSTEM, TINY_TRAINING, wait_for, write_train_file
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.store import repo
 from tunesmith.store.db import Database
 

@@ -9,7 +9,7 @@ import pytest
 
 from tunesmith.advise.decide import recommend
 from tunesmith.advise.profile import TaskProfile
-from tunesmith.config import load_config
+from tunesmith.core.config import load_config
 from tunesmith.data.load import load_examples
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "countries"

@@ -13,14 +13,14 @@ import json
 import re
 from typing import Any
 
-from tunesmith.atomic import write_jsonl_atomic
 from tunesmith.augment.cache import CachedResponse, RequestCache
 from tunesmith.augment.client import TeacherClient, TeacherRequestError
 from tunesmith.augment.config import AugmentConfig, cache_path, rejects_path
 from tunesmith.augment.near_dup import NearDupIndex
 from tunesmith.augment.report import RunReport, check_example, load_sources
 from tunesmith.augment.runner import Job, run_jobs
-from tunesmith.data.schema import ChatExample
+from tunesmith.core.atomic import write_jsonl_atomic
+from tunesmith.core.schema import ChatExample
 
 PARAPHRASE_VERSION = "paraphrase-v1"
 REWRITE_VERSION = "rewrite-v1"

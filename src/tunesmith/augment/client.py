@@ -16,10 +16,10 @@ from typing import Any
 
 import openai
 
-from tunesmith.advise.costs import load_price_table
+from tunesmith.core.pricing import load_price_table
 from tunesmith.augment.cache import CachedResponse, RequestCache, request_key
 from tunesmith.augment.config import TeacherSettings
-from tunesmith.errors import ConfigError, ServeError
+from tunesmith.core.errors import ConfigError, ServeError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tunesmith.config import format_validation_errors
-from tunesmith.errors import ConfigError
+from tunesmith.core.config import format_validation_errors
+from tunesmith.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -18,17 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import write_jsonl_atomic
 from tunesmith.augment.cache import CachedResponse, RequestCache
 from tunesmith.augment.client import TeacherClient
 from tunesmith.augment.config import DistillConfig, cache_path, rejects_path
 from tunesmith.augment.near_dup import NearDupIndex
 from tunesmith.augment.report import RunReport, check_example
 from tunesmith.augment.runner import Job, run_jobs
+from tunesmith.core.atomic import write_jsonl_atomic
+from tunesmith.core.errors import ConfigError, DatasetError
+from tunesmith.core.replies import find_score
 from tunesmith.data.formats import detect_format
 from tunesmith.data.load import load_numbered_examples
-from tunesmith.errors import ConfigError, DatasetError
-from tunesmith.judge_score import find_score
 
 DISTILL_VERSION = "distill-v1"
 JUDGE_VERSION = "judge-v1"
@@ -178,7 +178,7 @@ def schema_problem(answer: str, schema: dict) -> str | None:
 
 
 def parse_score(text: str) -> float | None:
-    """The judge's 1-10 score (:func:`~tunesmith.judge_score.find_score`); None if absent or outside 1..10."""
+    """The judge's 1-10 score (:func:`~tunesmith.core.replies.find_score`); None if absent or outside 1..10."""
     score = find_score(text)
     return score if score is not None and 1 <= score <= 10 else None
 

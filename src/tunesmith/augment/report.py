@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from tunesmith.augment.client import TeacherClient
+from tunesmith.core.schema import ChatExample
 from tunesmith.data.checks import find_errors
 from tunesmith.data.load import load_numbered_examples
-from tunesmith.data.schema import ChatExample
 
 
 @dataclass

@@ -27,8 +27,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from tunesmith.data.schema import ChatExample, Message, PreferenceExample
-from tunesmith.errors import DatasetError, TunesmithError
+from tunesmith.core.errors import DatasetError, TunesmithError
+from tunesmith.core.schema import ChatExample, Message, PreferenceExample
 from tunesmith.models.template import tokenize_example, trained_char_spans
 
 DEFAULT_CONTEXT = 2048

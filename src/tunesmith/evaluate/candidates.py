@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tunesmith.errors import EvalError
+from tunesmith.core.errors import EvalError
 from tunesmith.evaluate.config import CandidateSpec
 from tunesmith.evaluate.infer_schema import infer_schema
 from tunesmith.evaluate.items import TestItem

@@ -26,8 +26,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tunesmith.config import format_validation_errors
-from tunesmith.errors import ConfigError
+from tunesmith.core.config import format_validation_errors
+from tunesmith.core.errors import ConfigError
 from tunesmith.evaluate.metrics import ALL_METRICS
 from tunesmith.evaluate.retrieval import RagSettings
 from tunesmith.models.bundled import BUNDLED_NAME
@@ -237,7 +237,7 @@ def build_compare_config(
     Raises:
         ConfigError: a bad candidate spec or override, or every validation error at once.
     """
-    from tunesmith.config import apply_override, validate_config
+    from tunesmith.core.config import apply_override, validate_config
 
     data: dict[str, object] = {
         "test_file": str(test),

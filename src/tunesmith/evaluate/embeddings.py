@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith.errors import EvalError
+from tunesmith.core.errors import EvalError
 from tunesmith.evaluate.metrics import LOWER_IS_BETTER, NO_DIRECTION
 from tunesmith.evaluate.schema import CandidateResult, load_report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tunesmith.errors import ConfigError, ServeError
+from tunesmith.core.errors import ConfigError, ServeError
 from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
 
 Messages = list[dict[str, Any]]
@@ -110,7 +110,7 @@ def reference_nll(model: Any, tok: Any, prompt: Messages, reference: str) -> tup
     import torch
     import torch.nn.functional as F
 
-    from tunesmith.data.schema import ChatExample
+    from tunesmith.core.schema import ChatExample
 
     example = ChatExample.model_validate({"messages": [*prompt, {"role": "assistant", "content": reference}]})
     tokenized = tokenize_example(tok, example)

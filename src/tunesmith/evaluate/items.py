@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.errors import DatasetError
+from tunesmith.core.schema import ChatExample
 from tunesmith.data.load import load_examples
-from tunesmith.data.schema import ChatExample
-from tunesmith.errors import DatasetError
 
 
 @dataclass

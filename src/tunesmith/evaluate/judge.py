@@ -1,7 +1,7 @@
 """LLM-as-judge through any OpenAI-compatible endpoint: pointwise 0-10 scores and pairwise A/B with swap.
 
 Parsing is robust and pure: the judge may answer JSON (``{"score": 7, "reasoning": ...}``), or text like
-``Score: 7``, ``7/10``, ``On a scale of 1-10: 8`` (:mod:`tunesmith.judge_score`), ``Winner: A``, ``[[B]]``
+``Score: 7``, ``7/10``, ``On a scale of 1-10: 8`` (:mod:`tunesmith.core.replies`), ``Winner: A``, ``[[B]]``
 or ``tie``. Unparseable replies are kept (raw) with no score.
 """
 
@@ -12,10 +12,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tunesmith.errors import ConfigError, ServeError
+from tunesmith.core.errors import ConfigError, ServeError
+from tunesmith.core.replies import find_score
 from tunesmith.evaluate.config import JudgeSettings
 from tunesmith.evaluate.metrics import parse_json
-from tunesmith.judge_score import find_score
 
 _WINNER_PATTERNS = [
     re.compile(r"\[\[\s*(A|B|tie|C)\s*\]\]", re.IGNORECASE),

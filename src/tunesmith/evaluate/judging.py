@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.evaluate.config import EvalConfig
 from tunesmith.evaluate.items import TestItem
 from tunesmith.evaluate.judge import Judge, Verdict

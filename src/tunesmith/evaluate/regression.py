@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tunesmith.config import format_validation_errors
-from tunesmith.errors import ConfigError
+from tunesmith.core.config import format_validation_errors
+from tunesmith.core.errors import ConfigError
 
 
 class RegressionCase(BaseModel):

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tunesmith.advise.costs import PriceTable, load_price_table
-from tunesmith.atomic import sha256_file, write_json_atomic, write_text_atomic
-from tunesmith.config import save_config
-from tunesmith.errors import ConfigError, EvalError
+from tunesmith.core.pricing import PriceTable, load_price_table
+from tunesmith.core.atomic import sha256_file, write_json_atomic, write_text_atomic
+from tunesmith.core.config import save_config
+from tunesmith.core.errors import ConfigError, EvalError
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
 from tunesmith.evaluate.candidates import recipe_for, resolve_run, resolve_schema

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tunesmith.errors import EvalError
+from tunesmith.core.errors import EvalError
 
 
 class MetricValue(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.advise.costs import PriceTable
+from tunesmith.core.pricing import PriceTable
 from tunesmith.evaluate import score as S
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, Recommendation, RungResult
 from tunesmith.evaluate.stats import paired_bootstrap

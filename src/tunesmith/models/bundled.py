@@ -10,7 +10,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 
 BUNDLED_NAME = "smollm2-135m-instruct"
 BUNDLED_ALIASES = frozenset({BUNDLED_NAME, "smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct"})
@@ -45,7 +45,7 @@ def convert_bundled(target: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunesmith.atomic import atomic_dir
+    from tunesmith.core.atomic import atomic_dir
 
     gguf = bundled_gguf_path()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 from tunesmith.models.bundled import BUNDLED_NAME
 from tunesmith.models.registry import resolve_model
 

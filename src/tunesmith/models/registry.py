@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 from tunesmith.models.bundled import BUNDLED_ALIASES, BUNDLED_NAME, cache_root, convert_bundled
 
 

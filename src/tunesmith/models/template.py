@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.data.schema import ChatExample
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
+from tunesmith.core.schema import ChatExample
 
 IGNORE_INDEX = -100
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunesmith import __version__
-from tunesmith.errors import TunesmithError
+from tunesmith.core.errors import TunesmithError
 from tunesmith.serve.batcher import build_batcher
 from tunesmith.serve.batches import BatchRunner
 from tunesmith.serve.dashboard.routes import install_dashboard

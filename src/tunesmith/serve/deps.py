@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tunesmith.errors import TunesmithError
+from tunesmith.core.errors import TunesmithError
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.dashboard.session import CSRF_HEADER, cookie_value, csrf_matches, verify_cookie
 from tunesmith.serve.recipes import RecipeBook

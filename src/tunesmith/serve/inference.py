@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 from tunesmith.models.generate import StepLogprob
 
 

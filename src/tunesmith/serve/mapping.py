@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tunesmith.config import format_validation_errors
-from tunesmith.errors import ConfigError
+from tunesmith.core.config import format_validation_errors
+from tunesmith.core.errors import ConfigError
 from tunesmith.serve.schemas import Hyperparameters, JobCreate, Method, MethodSection
 from tunesmith.train.config import DpoSettings, TrainConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 from tunesmith.evaluate.recipe import Recipe
 from tunesmith.models.bundled import BUNDLED_ALIASES, BUNDLED_NAME
 from tunesmith.serve.inference import Target

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tunesmith.errors import ConfigError, ModelError, TunesmithError
+from tunesmith.core.errors import ConfigError, ModelError, TunesmithError
 from tunesmith.evaluate.recipe import Recipe, RecipePrompter, load_recipe, save_recipe
 from tunesmith.models.structured import StructuredOutputError, grammar_for
 from tunesmith.serve.chat_schemas import ChatCompletionCreate

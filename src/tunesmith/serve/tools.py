@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any
 
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.serve.chat_schemas import ChatCompletionCreate, ToolCall, ToolCallFunction
 
 HERMES_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)

@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any
 
-from tunesmith.errors import ConfigError, ModelError
+from tunesmith.core.errors import ConfigError, ModelError
 from tunesmith.models.generate import StepLogprob
 from tunesmith.serve.batcher import Batcher, GenRequest, log
 from tunesmith.serve.inference import Completion, ModelHost, Sampling

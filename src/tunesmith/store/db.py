@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.store.tables import SCHEMA_VERSION, Base, SchemaVersion
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.errors import TrainError
+from tunesmith.core.schema import ChatExample
 from tunesmith.data.load import load_examples
-from tunesmith.data.schema import ChatExample
-from tunesmith.errors import TrainError
 from tunesmith.models.template import TokenizedExample, tokenize_example
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_dir
-from tunesmith.errors import TrainError
+from tunesmith.core.atomic import atomic_dir
+from tunesmith.core.errors import TrainError
 
 
 @dataclass
@@ -40,7 +40,7 @@ def export_run(
     Raises:
         TrainError: ``run_dir`` is not a finished run.
     """
-    from tunesmith.config import load_config
+    from tunesmith.core.config import load_config
     from tunesmith.train.config import TrainConfig
 
     run_dir, out = Path(run_dir), Path(out)

@@ -7,11 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tunesmith.advise.costs import RoiInput, Workload, estimate_roi, load_price_table, parse_workload
+from tunesmith.advise.costs import RoiInput, Workload, estimate_roi, parse_workload
+from tunesmith.core.pricing import load_price_table
 from tunesmith.advise.decide import recommend
 from tunesmith.advise.profile import TaskProfile
 from tunesmith.cli import app
-from tunesmith.errors import ConfigError
+from tunesmith.core.errors import ConfigError
 
 
 def test_few_examples_means_few_shot():

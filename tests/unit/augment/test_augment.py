@@ -16,8 +16,8 @@ from tests.unit.augment.conftest import SENTENCES
 from tunesmith.augment.augment import parse_paraphrases, run_augment
 from tunesmith.augment.config import AugmentConfig, TeacherSettings
 from tunesmith.cli import app
+from tunesmith.core.errors import DatasetError
 from tunesmith.data.load import load_examples
-from tunesmith.errors import DatasetError
 
 
 def config(teacher, src, out, **kw) -> AugmentConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tunesmith.augment.cache import CachedResponse, RequestCache, request_key
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
 
 MSGS = [{"role": "user", "content": "hi"}]
 

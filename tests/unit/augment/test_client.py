@@ -17,7 +17,7 @@ from tunesmith.augment.client import (
     retry_delay,
 )
 from tunesmith.augment.config import TeacherSettings
-from tunesmith.errors import ConfigError, ServeError
+from tunesmith.core.errors import ConfigError, ServeError
 
 MSGS = [{"role": "user", "content": "Tell me JSON please"}]
 

@@ -11,8 +11,8 @@ from tests.conftest import chat, write_jsonl
 from tunesmith.augment.config import DistillConfig, TeacherSettings
 from tunesmith.augment.distill import parse_score, read_prompts, run_distill
 from tunesmith.cli import app
+from tunesmith.core.errors import ConfigError, DatasetError
 from tunesmith.data.load import load_examples
-from tunesmith.errors import ConfigError, DatasetError
 
 SCHEMA = {
     "type": "object",

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from tests.unit.data.conftest import DATA
 from tunesmith.cli import app
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
 
 runner = CliRunner()
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tunesmith.core.errors import TunesmithError
 from tunesmith.data.convert import convert_file
 from tunesmith.data.formats import LoadOptions, detect_format, parse_columns
 from tunesmith.data.load import iter_records, load_examples
-from tunesmith.errors import TunesmithError
 
 FMTS = ["openai", "alpaca", "sharegpt", "csv", "logs"]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from tunesmith.core.errors import TunesmithError
 from tunesmith.data.dedup import dedup_file
 from tunesmith.data.near_dup import normalize
 from tunesmith.data.preview import preview_examples
 from tunesmith.data.split import SplitConfig, split_dataset
 from tunesmith.data.stats import compute_stats, save_histogram_png
-from tunesmith.errors import TunesmithError
 
 BASE = "Please summarise the customer review about the {} we sold in one sentence keeping the tone and key {}"
 
@@ -118,8 +118,8 @@ def test_preview_marks_only_the_answer_as_trained(data_file, smol_tokenizer):
 
 
 def test_a_long_shared_system_prompt_does_not_make_examples_near_duplicates():
+    from tunesmith.core.schema import ChatExample
     from tunesmith.data.near_dup import DuplicateIndex
-    from tunesmith.data.schema import ChatExample
 
     system = " ".join(f"rule{i} applies to every answer you give" for i in range(40))  # ~280 words
     questions = ["what is the capital of france", "how do i boil an egg", "name three prime numbers please",

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from tests.unit.data.conftest import DATA
+from tunesmith.core.schema import ChatExample, PreferenceExample
 from tunesmith.data.load import iter_records
-from tunesmith.data.schema import ChatExample, PreferenceExample
 from tunesmith.data.tokens import _TEMPLATE_ERRORS, TokenCounter, _trained_from_offsets, as_chat
 from tunesmith.models.template import trained_char_spans
 

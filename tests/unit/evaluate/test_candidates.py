@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import chat, write_jsonl
-from tunesmith.errors import DatasetError, EvalError
+from tunesmith.core.errors import DatasetError, EvalError
 from tunesmith.evaluate.candidates import recipe_for, resolve_run
 from tunesmith.evaluate.config import parse_candidate
 from tunesmith.evaluate.items import TestItem, fixed_shots, load_items, nearest_shots

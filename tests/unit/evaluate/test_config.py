@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tunesmith.advise.profile import TaskProfile
-from tunesmith.config import load_config
-from tunesmith.errors import ConfigError
+from tunesmith.core.config import load_config
+from tunesmith.core.errors import ConfigError
 from tunesmith.evaluate.config import EvalConfig, parse_candidate
 from tunesmith.evaluate.regression import RegressionCase, check_case, load_suite
 

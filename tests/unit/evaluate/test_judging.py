@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.augment.teacher_server import TeacherServer
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig, JudgeSettings
 from tunesmith.evaluate.items import TestItem
 from tunesmith.evaluate.judging import run_judge

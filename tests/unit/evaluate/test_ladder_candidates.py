@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import ASSETS, chat, write_jsonl
-from tunesmith.errors import ConfigError
+from tunesmith.core.errors import ConfigError
 from tunesmith.evaluate.config import EvalConfig, parse_candidate
 from tunesmith.evaluate.infer_schema import infer_schema, unwrap_answer
 from tunesmith.evaluate.recipe import FewShotRecipe, Recipe, RecipePrompter, load_recipe, save_recipe

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import ASSETS
 from tunesmith.cli import app
-from tunesmith.errors import ConfigError, EvalError
+from tunesmith.core.errors import ConfigError, EvalError
 from tunesmith.evaluate.config import EvalConfig, parse_candidate
 from tunesmith.evaluate.gate import check_gate
 from tunesmith.evaluate.generate import GenerationCache, LocalGenerator, generate_cached

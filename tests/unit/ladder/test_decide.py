@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ASSETS, REPO, chat, write_jsonl
-from tunesmith.advise.costs import load_price_table
+from tunesmith.core.pricing import load_price_table
 from tunesmith.evaluate.recipe import load_recipe
 from tunesmith.evaluate.schema import CandidateResult, CostSpeed, EvalReport, ExampleResult, MetricValue
 from tunesmith.ladder.config import DecideConfig
@@ -142,7 +142,7 @@ def test_free_text_answers_skip_the_structured_rungs(tiny_model_dir, tmp_path):
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "decide").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_decide_config_loads_and_names_its_command(path: Path):
-    from tunesmith.config import load_config
+    from tunesmith.core.config import load_config
 
     assert path.read_text().splitlines()[0] == f"# tunesmith decide configs/decide/{path.name}"
     cfg = load_config(DecideConfig, path)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tunesmith.data.schema import ChatExample
+from tunesmith.core.schema import ChatExample
 from tunesmith.models.load import CHATML_TEMPLATE
 from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
 

@@ -152,7 +152,7 @@ def test_a_request_cancelled_while_queued_never_runs(batcher, tiny_model_dir):
 
 
 def test_an_adapter_deleted_before_loading_is_a_404_model_error(batcher, tiny_model_dir, tmp_path):
-    from tunesmith.errors import ModelError
+    from tunesmith.core.errors import ModelError
 
     (tmp_path / "gone").mkdir()
     (tmp_path / "gone" / "adapter_config.json").write_text("{not json")  # half-deleted / torn adapter

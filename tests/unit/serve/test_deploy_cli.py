@@ -27,7 +27,7 @@ def test_deploy_records_changes_and_rollback_restores_the_previous_target(tmp_pa
 
 
 def test_deploying_an_unknown_model_or_without_a_database_fails_clearly(tmp_path):
-    from tunesmith.errors import ModelError, ServeError
+    from tunesmith.core.errors import ModelError, ServeError
     from tunesmith.serve.deploy import deploy_alias, open_store
 
     with pytest.raises(ServeError, match="has no tunesmith.db"):

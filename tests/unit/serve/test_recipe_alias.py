@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.unit.serve.conftest import API_KEY, serve_app
-from tunesmith.errors import ConfigError, ModelError
+from tunesmith.core.errors import ConfigError, ModelError
 from tunesmith.evaluate.recipe import FewShotRecipe, Recipe, RecipePrompter, save_recipe
 from tunesmith.evaluate.retrieval import RagSettings
 from tunesmith.serve.deploy import deploy_alias

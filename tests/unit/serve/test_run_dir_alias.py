@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tunesmith.errors import ModelError, ServeError
+from tunesmith.core.errors import ModelError, ServeError
 from tunesmith.serve.deploy import deploy_alias
 from tunesmith.serve.names import resolve_target
 

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from tunesmith.errors import ConfigError
+from tunesmith.core.errors import ConfigError
 from tunesmith.serve.inference import Sampling
 from tunesmith.serve.vllm_batcher import vllm_sampling_kwargs
 

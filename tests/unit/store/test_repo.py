@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.store import repo
 from tunesmith.store.db import Database, default_database_url
 from tunesmith.store.tables import EventRow, SchemaVersion

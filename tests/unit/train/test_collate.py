@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.unit.models.test_template import CONVO, LLAMA3_LIKE
-from tunesmith.data.schema import ChatExample
+from tunesmith.core.schema import ChatExample
 from tunesmith.models.load import CHATML_TEMPLATE
 from tunesmith.models.template import IGNORE_INDEX, tokenize_example
 from tunesmith.train.collate import PackingCollator, PaddingCollator, pack_rows

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, chat, write_jsonl
-from tunesmith.config import load_config
-from tunesmith.errors import ConfigError, ModelError, TrainError
+from tunesmith.core.config import load_config
+from tunesmith.core.errors import ConfigError, ModelError, TrainError
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.run import run_training
 

@@ -1,6 +1,6 @@
-"""Dataset formats, each read into the one internal schema (:mod:`tunesmith.data.schema`).
+"""Dataset formats, each read into the one internal schema (:mod:`tunesmith.core.schema`).
 
-Every loader streams :class:`~tunesmith.data.load.Record` objects with the source line number, bad records
+Every loader streams :class:`~tunesmith.core.records.Record` objects with the source line number, bad records
 included (with a problem code), so callers can report every problem at once and nothing is silently dropped.
 """
 
@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunesmith.data.load import Record
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
+from tunesmith.core.records import Record
+from tunesmith.data.formats import alpaca, csv, logs, openai, sharegpt
 
 FORMATS: tuple[str, ...] = ("openai", "alpaca", "sharegpt", "csv", "logs")
 FormatName = Literal["auto", "openai", "alpaca", "sharegpt", "csv", "logs"]
@@ -106,8 +107,6 @@ def iter_format_records(
     path: Path, kind: str = "chat", fmt: str = "auto", options: LoadOptions | None = None
 ) -> Iterator[Record]:
     """Stream ``path`` in format ``fmt`` (``auto`` = detected) as Records."""
-    from tunesmith.data.formats import alpaca, csv, logs, openai, sharegpt
-
     options = options or LoadOptions()
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "openai":

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.records import Record, unknown_keys, validate_into
+from tunesmith.core.schema import ChatExample, PreferenceExample
 from tunesmith.data.formats.source import iter_objects
-from tunesmith.data.load import Record, unknown_keys, validate_into
-from tunesmith.data.schema import ChatExample, PreferenceExample
 
 KEYS = frozenset({"instruction", "input", "output", "system", "history"})
 HINT = 'Alpaca records look like {"instruction": ..., "input": "", "output": ...}'

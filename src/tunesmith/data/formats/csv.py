@@ -13,9 +13,9 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from tunesmith.data.load import Record, validate_into
-from tunesmith.data.schema import ChatExample
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
+from tunesmith.core.records import Record, validate_into
+from tunesmith.core.schema import ChatExample
 
 GUESSES = {
     "user": ("user", "prompt", "question", "instruction", "input", "query"),

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.records import Record, bad_utf8_record, iter_raw_lines, parse_json_object, validate_into
+from tunesmith.core.schema import ChatExample
 from tunesmith.data.formats.openai import check_message
-from tunesmith.data.load import Record, bad_utf8_record, iter_raw_lines, parse_json_object, validate_into
-from tunesmith.data.schema import ChatExample
 
 
 def iter_records(path: str | Path, split: str = "conversation") -> Iterator[Record]:

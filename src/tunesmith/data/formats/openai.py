@@ -10,15 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tunesmith.data.formats.source import iter_objects
-from tunesmith.data.load import OPENAI_HINT, Problem, Record, unknown_keys, validate_into
-from tunesmith.data.schema import (
+from tunesmith.core.records import OPENAI_HINT, Problem, Record, unknown_keys, validate_into
+from tunesmith.core.schema import (
     MESSAGE_KEYS,
     PREFERENCE_KEYS,
     ROLES,
     ChatExample,
     PreferenceExample,
 )
+from tunesmith.data.formats.source import iter_objects
 
 CHAT_FIELDS = frozenset({"messages", "tools", "metadata"})
 

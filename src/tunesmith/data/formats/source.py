@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from tunesmith.data.load import Record, bad_utf8_record, iter_raw_lines, parse_json_object
+from tunesmith.core.records import Record, bad_utf8_record, iter_raw_lines, parse_json_object
 
 
 def is_json_array(path: Path) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from tunesmith.errors import TunesmithError
+from tunesmith.core.errors import TunesmithError
 from tunesmith.serve.deploy import deploy_alias
 from tunesmith.serve.deps import ServerContext, actor, get_ctx
 from tunesmith.serve.recipes import RecipeBook, recipe_path, summarize

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.serve.batch_schemas import BatchCreate, BatchErrors, BatchList, BatchPublic, RequestCounts
 from tunesmith.serve.deps import ServerContext, get_ctx
 from tunesmith.serve.schemas import page_of

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from tunesmith import __version__
-from tunesmith.errors import ServeError
+from tunesmith.core.errors import ServeError
 from tunesmith.models.generate import StepLogprob
 from tunesmith.serve.batcher import GenRequest, completions_usage
 from tunesmith.serve.chat_schemas import (

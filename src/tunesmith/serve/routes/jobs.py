@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from tunesmith.errors import ModelError, ServeError
+from tunesmith.core.errors import ModelError, ServeError
 from tunesmith.serve.deps import ServerContext, get_ctx
 from tunesmith.serve.mapping import build_train_config, check_overrides, resolve_method
 from tunesmith.serve.names import canonical_base

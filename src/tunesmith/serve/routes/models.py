@@ -7,7 +7,7 @@ import shutil
 
 from fastapi import APIRouter, Depends
 
-from tunesmith.errors import ModelError
+from tunesmith.core.errors import ModelError
 from tunesmith.serve.deps import ServerContext, get_ctx
 from tunesmith.serve.names import adapter_dir, canonical_base
 from tunesmith.serve.schemas import Deleted, ModelList, ModelPublic

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tunesmith.atomic import write_text_atomic
-from tunesmith.errors import ConfigError
+from tunesmith.core.atomic import write_text_atomic
+from tunesmith.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
