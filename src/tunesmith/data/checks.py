@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunesmith.data.load import Problem
-from tunesmith.data.schema import ChatExample, Message, PreferenceExample
+from tunesmith.core.records import Problem
+from tunesmith.core.schema import ChatExample, Message, PreferenceExample
 
 
-class DataCheckConfig(BaseModel):
-    """Thresholds of ``tunesmith data validate`` (errors and warnings)."""
+class ValidationSettings(BaseModel):
+    """Thresholds of the per-example and per-file checks (the ``validation`` section of a data config)."""
 
     model_config = ConfigDict(extra="forbid")
     min_examples: int = Field(default=10, ge=0, description="Fewer valid examples than this is an error.")
@@ -24,6 +24,12 @@ class DataCheckConfig(BaseModel):
         description="Token limit per example (default: the "
         "model's context window); use your training max_seq_length.",
     )
+    batch_size: int = Field(default=256, ge=1, description="Examples per batched tokenizer call.")
+
+
+class DataCheckConfig(ValidationSettings):
+    """Thresholds of ``tunesmith data validate``: the checks plus the duplicate index's settings."""
+
     near_dup_threshold: float = Field(
         default=0.85,
         gt=0,
@@ -34,7 +40,6 @@ class DataCheckConfig(BaseModel):
     num_perm: int = Field(
         default=64, ge=8, le=256, description="MinHash permutations (memory: 4 bytes each per example)."
     )
-    batch_size: int = Field(default=256, ge=1, description="Examples per batched tokenizer call.")
 
 
 def find_errors(example: ChatExample | PreferenceExample) -> list[Problem]:
@@ -109,7 +114,7 @@ def _preference_errors(example: PreferenceExample) -> list[Problem]:
     return problems
 
 
-def find_warnings(example: ChatExample | PreferenceExample, cfg: DataCheckConfig) -> list[Problem]:
+def find_warnings(example: ChatExample | PreferenceExample, cfg: ValidationSettings) -> list[Problem]:
     """Suspicious but trainable things about one example (response length, identical preferences)."""
     if isinstance(example, PreferenceExample):
         answers = [("preferred_output", i, m) for i, m in enumerate(example.preferred_output)]

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tunesmith.atomic import atomic_open
+from tunesmith.core.atomic import atomic_open
+from tunesmith.core.errors import DatasetError
 from tunesmith.data.formats import LoadOptions, alpaca, openai, sharegpt
-from tunesmith.data.load import iter_records
-from tunesmith.errors import DatasetError
+from tunesmith.data.rejects import open_rejects
+from tunesmith.data.source import DataSource
 
 WRITERS = {"openai": openai.to_record, "alpaca": alpaca.to_record, "sharegpt": sharegpt.to_record}
 
@@ -54,10 +55,8 @@ def convert_file(
     rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
     reasons: Counter = Counter()
     written = invalid = 0
-    with atomic_open(out) as fo, atomic_open(rejects) as fr:
-        for rec in iter_records(
-            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
-        ):
+    with atomic_open(out) as fo, open_rejects(rejects) as fr:
+        for rec in DataSource.of(path, fmt, options).records():
             obj, reason = (
                 WRITERS[to](rec.example) if rec.example is not None else (None, f"invalid: {rec.error}")
             )
@@ -67,12 +66,7 @@ def convert_file(
                 continue
             invalid += rec.example is None
             reasons[reason] += 1
-            fr.write(
-                json.dumps(
-                    {"file": rec.path, "line": rec.line, "reason": reason, "raw": rec.raw}, ensure_ascii=False
-                )
-                + "\n"
-            )
+            fr.write(rec, reason)
     skipped = sum(reasons.values()) - invalid
     return ConvertResult(
         written=written,

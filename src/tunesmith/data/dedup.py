@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from array import array
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from tunesmith.atomic import atomic_open
+from tunesmith.core.atomic import atomic_open
+from tunesmith.data.config import DedupSettings
 from tunesmith.data.formats import LoadOptions
-from tunesmith.data.load import iter_records
-from tunesmith.data.near_dup import DuplicateIndex
+from tunesmith.data.near_dup import DuplicateGroups, DuplicateIndex
+from tunesmith.data.rejects import open_rejects
+from tunesmith.data.source import DataSource
 
 
 class DedupResult(BaseModel):
@@ -33,53 +36,41 @@ def dedup_file(
     options: LoadOptions | None = None,
     num_perm: int = 64,
 ) -> DedupResult:
-    """Write ``path`` without duplicates to ``out`` (OpenAI JSONL); dropped and invalid ones to ``rejects``.
+    """Write ``path`` without duplicates to ``out`` (the CLI's file-and-flags form of :func:`dedup_source`)."""
+    out = Path(out)
+    settings = DedupSettings(threshold=threshold, num_perm=num_perm)
+    rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
+    return dedup_source(DataSource.of(path, fmt, options), settings, out, rejects)
+
+
+def dedup_source(source: DataSource, settings: DedupSettings, out: Path, rejects: Path) -> DedupResult:
+    """Write ``source`` without duplicates to ``out`` (OpenAI JSONL); dropped and invalid ones to ``rejects``.
 
     Two streaming passes: the first computes MinHash signatures, the second writes. Every dropped record is
     written to the rejects file with the line it duplicates, so nothing disappears silently.
     """
-    out = Path(out)
-    rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
-    index, lines = DuplicateIndex(threshold, num_perm), []
-    for rec in iter_records(
-        path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
-    ):
+    index, lines = DuplicateIndex(settings.threshold, settings.num_perm), array("q")
+    for rec in source.records():
         if rec.example is not None:
             index.add(rec.example)
             lines.append(rec.line)
-    groups = index.groups()
-    drop: dict[int, tuple[str, int]] = {}
-    for kind, found in (("exact duplicate", groups.exact), ("near duplicate", groups.near)):
-        for group in found:
-            for i in group[1:]:
-                drop.setdefault(i, (kind, lines[group[0]]))
+    drop = duplicate_drops(index.groups(), settings)
     counts = {"exact duplicate": 0, "near duplicate": 0, "invalid": 0, "kept": 0}
     i = 0
-    with atomic_open(out) as fo, atomic_open(rejects) as fr:
-        for rec in iter_records(
-            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
-        ):
+    with atomic_open(out) as fo, open_rejects(rejects) as fr:
+        for rec in source.records():
             if rec.example is None:
-                reason, counts["invalid"] = f"invalid: {rec.error}", counts["invalid"] + 1
-            elif i in drop:
+                fr.write(rec, f"invalid: {rec.error}")
+                counts["invalid"] += 1
+                continue
+            if i in drop:
                 kind, first = drop[i]
-                reason = f"{kind} of line {first}"
+                fr.write(rec, f"{kind} of line {lines[first]}")
                 counts[kind] += 1
             else:
-                reason = None
-            if rec.example is not None:
-                i += 1
-            if reason is None:
                 fo.write(json.dumps(rec.example.to_openai(), ensure_ascii=False) + "\n")
                 counts["kept"] += 1
-            else:
-                fr.write(
-                    json.dumps(
-                        {"file": rec.path, "line": rec.line, "reason": reason, "raw": rec.raw},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+            i += 1
     return DedupResult(
         kept=counts["kept"],
         removed_exact=counts["exact duplicate"],
@@ -88,3 +79,19 @@ def dedup_file(
         out=str(out),
         rejects=str(rejects),
     )
+
+
+def duplicate_drops(groups: DuplicateGroups, settings: DedupSettings) -> dict[int, tuple[str, int]]:
+    """Which examples to drop: index -> (``exact duplicate`` or ``near duplicate``, index of the kept one).
+
+    The first example of each group is kept; ``settings.exact`` / ``settings.near`` say which groups count.
+    """
+    drop: dict[int, tuple[str, int]] = {}
+    for kind, found, on in (
+        ("exact duplicate", groups.exact, settings.exact),
+        ("near duplicate", groups.near, settings.near),
+    ):
+        for group in found if on else []:
+            for i in group[1:]:
+                drop.setdefault(i, (kind, group[0]))
+    return drop

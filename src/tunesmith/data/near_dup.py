@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunesmith.data.schema import ChatExample, PreferenceExample
+from tunesmith.core.schema import ChatExample, PreferenceExample
 
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
@@ -229,7 +229,7 @@ class DuplicateIndex:
             i, j = _bucket_pairs(keys, weight)
             i, j = reps[i], reps[j]
             similar = self._similar(i, j)
-            root = _merge(root, i[similar], j[similar])
+            root = merge_pairs(root, i[similar], j[similar])
         exact_groups = _collect(exact_root)
         near_groups = [g for g in _collect(root) if len({int(exact_root[i]) for i in g}) > 1]
         return DuplicateGroups(exact_groups, near_groups, root)
@@ -307,7 +307,7 @@ def _bucket_pairs(keys: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.
     return np.concatenate(pairs_i), np.concatenate(pairs_j)
 
 
-def _merge(root: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def merge_pairs(root: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Union the pairs ``(i, j)`` into the forest ``root``; every item ends pointing at its set's smallest index.
 
     Hook-and-compress in numpy: each round hooks the larger root of every pair under the smaller one, then

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tunesmith.data.formats import LoadOptions
-from tunesmith.data.load import iter_records
+from tunesmith.data.source import DataSource
 from tunesmith.data.tokens import as_chat
 from tunesmith.models.bundled import BUNDLED_NAME
 from tunesmith.models.template import tokenize_example
@@ -38,9 +38,7 @@ def preview_examples(
     tok = prepare_tokenizer(tokenizer) if tokenizer is not None else load_tokenizer(model)
     records = (
         r
-        for r in iter_records(
-            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
-        )
+        for r in DataSource.of(path, fmt, options).records()
         if r.example is not None
     )
     out = []

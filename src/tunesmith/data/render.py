@@ -6,8 +6,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tunesmith.data.preview import Preview
+from tunesmith.data.report import ValidationReport
 from tunesmith.data.stats import DataStats
-from tunesmith.data.validate import ValidationReport
 
 BAR = "█"
 

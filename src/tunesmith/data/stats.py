@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tunesmith.advise.costs import load_price_table
+from tunesmith.core.errors import ConfigError
+from tunesmith.core.pricing import load_price_table
+from tunesmith.core.schema import ChatExample, PreferenceExample
 from tunesmith.data.formats import LoadOptions
-from tunesmith.data.load import iter_records
 from tunesmith.data.progress import file_progress
-from tunesmith.data.schema import ChatExample, PreferenceExample
+from tunesmith.data.source import DataSource
 from tunesmith.data.tokens import TokenCounter
-from tunesmith.errors import ConfigError
 from tunesmith.models.bundled import BUNDLED_NAME
 
 COMPARE_MODEL = "gpt-4o-mini"
@@ -110,9 +110,7 @@ def compute_stats(
     turns, tokens, trained = array("i"), array("i"), array("i")
     n_invalid, batch = 0, []
     with file_progress(Path(path), f"counting {Path(path).name}", enabled=progress) as advance:
-        for rec in iter_records(
-            path, kind="auto" if fmt in ("auto", "openai") else "chat", fmt=fmt, options=options
-        ):
+        for rec in DataSource.of(path, fmt, options).records():
             advance(len(rec.raw) + 1)
             if rec.example is None:
                 n_invalid += 1
@@ -197,7 +195,7 @@ def save_histogram_png(stats: DataStats, png: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tunesmith.atomic import atomic_open
+    from tunesmith.core.atomic import atomic_open
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     lows = [lo for lo, _, _ in stats.histogram]

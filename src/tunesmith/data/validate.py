@@ -1,113 +1,66 @@
 """``tunesmith data validate``: every problem of a dataset file, with file, line, field, code and hint.
 
-Entry point: :func:`validate_file`. It streams the file once: records are parsed by the format loaders,
-checked one by one (:mod:`tunesmith.data.checks`), measured with the model's tokenizer in batches
-(:mod:`tunesmith.data.tokens`) and fed to a MinHash duplicate index (:mod:`tunesmith.data.near_dup`);
-file-level findings (too few examples, duplicates, system prompts, train/val leakage) are added at the end.
+Step: :func:`validate_source` over a :class:`DataSource` and a :class:`DataConfig` (``tunesmith data prepare``
+runs it first); :func:`validate_file` is the CLI's file-and-flags form. It streams the file once: records are
+parsed by the format loaders, checked one by one (:mod:`tunesmith.data.checks`), measured with the model's
+tokenizer in batches (:mod:`tunesmith.data.tokens`) and fed to a MinHash duplicate index
+(:mod:`tunesmith.data.near_dup`); file-level findings (too few examples, duplicates, system prompts, train/val
+leakage) are added at the end.
 """
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from tunesmith.atomic import atomic_open
-from tunesmith.data.checks import DataCheckConfig, all_contents, find_errors, find_warnings
+from tunesmith.core.records import Record
+from tunesmith.core.schema import ChatExample, PreferenceExample
+from tunesmith.data.checks import (
+    DataCheckConfig,
+    ValidationSettings,
+    all_contents,
+    find_errors,
+    find_warnings,
+)
+from tunesmith.data.config import DataConfig, DedupSettings
 from tunesmith.data.formats import LoadOptions
-from tunesmith.data.load import Record, iter_records
 from tunesmith.data.near_dup import DuplicateIndex
 from tunesmith.data.progress import file_progress
-from tunesmith.data.schema import ChatExample, PreferenceExample
+from tunesmith.data.rejects import RejectWriter, open_rejects, problems_reason
+from tunesmith.data.report import Issue, ValidationReport
+from tunesmith.data.source import DataSource
 from tunesmith.data.tokens import TokenCounter
 from tunesmith.models.bundled import BUNDLED_NAME
 
 MAX_SYSTEM_VARIANTS = 1000  # distinct system prompts tracked (bounded memory)
 
 
-class Issue(BaseModel):
-    """One problem: ``severity`` error (unusable) or warning (suspicious), where it is and what to do."""
-
-    severity: Literal["error", "warning"]
-    file: str
-    line: int | None = Field(default=None, description="1-based line; None for file-level findings.")
-    field: str | None = Field(
-        default=None, description="Dotted path of the field at fault (messages.2.role)."
-    )
-    code: str = Field(description="Short machine-readable code, e.g. not_json_object, near_duplicate.")
-    message: str
-    hint: str = ""
-    lines: list[int] | None = Field(default=None, description="All lines of a group (duplicates, leakage).")
-
-    def where(self) -> str:
-        """``file line N field F``."""
-        return (
-            self.file
-            + (f" line {self.line}" if self.line else "")
-            + (f" field {self.field}" if self.field else "")
-        )
-
-
-class ValidationReport(BaseModel):
-    """The result of :func:`validate_file` (also what the server returns for an upload check)."""
-
-    files: list[str]
-    kind: str = Field(description="chat or preference (detected).")
-    model: str | None = None
-    context_length: int | None = None
-    n_records: int = 0
-    n_examples: int = Field(default=0, description="Valid examples (records without errors).")
-    issues: list[Issue] = Field(default_factory=list)
-    rejects_path: str | None = None
-
-    @property
-    def errors(self) -> list[Issue]:
-        """Issues with severity error."""
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        """Issues with severity warning."""
-        return [i for i in self.issues if i.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no error (warnings allowed)."""
-        return not self.errors
-
-    def counts(self) -> dict[str, int]:
-        """Number of issues per code."""
-        return dict(Counter(i.code for i in self.issues))
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as a JSON-able dict, with error/warning totals and per-code counts."""
-        data = self.model_dump()
-        data.update(
-            ok=self.ok, n_errors=len(self.errors), n_warnings=len(self.warnings), counts=self.counts()
-        )
-        return data
-
-
 @dataclass
-class _Scan:
-    """State shared while streaming the file(s)."""
+class ValidationScan:
+    """What one streaming validation pass learnt: the report plus what later steps (dedup, split) reuse.
 
-    cfg: DataCheckConfig
+    Indices into ``dups``, ``lines`` and ``tokens`` count valid examples in reading order; ``invalid`` holds
+    the reading-order numbers of the records with errors (the ones written to the rejects file).
+    """
+
+    cfg: ValidationSettings
     counter: TokenCounter | None
     report: ValidationReport
     dups: DuplicateIndex
+    rejects: RejectWriter | None = None
+    observe: Callable[[ChatExample | PreferenceExample, int], None] | None = None
     where_file: array = field(default_factory=lambda: array("b"))  # dup index -> file number
-    where_line: array = field(default_factory=lambda: array("q"))  # dup index -> line
-    pending: list[tuple[Record, str]] = field(default_factory=list)
+    lines: array = field(default_factory=lambda: array("q"))  # dup index -> line
+    tokens: array = field(default_factory=lambda: array("q"))  # dup index -> tokens (-1: not counted)
+    invalid: set[int] = field(default_factory=set)
+    pending: list[tuple[Record, int]] = field(default_factory=list)
     systems: Counter = field(default_factory=Counter)
     system_first: dict[str | None, int] = field(default_factory=dict)
-    n_valid: int = 0
 
 
 def validate_file(
@@ -121,7 +74,7 @@ def validate_file(
     tokenizer: Any = None,
     progress: bool = False,
 ) -> ValidationReport:
-    """Validate a dataset file (and optionally its validation file) and return every problem found.
+    """Validate a dataset file (and optionally its validation file): the CLI's file-and-flags form.
 
     Args:
         path: the training file (any supported format).
@@ -141,56 +94,89 @@ def validate_file(
         DatasetError: a file is missing or its format cannot be read at all.
         ModelError: ``model`` cannot be found locally.
     """
-    cfg = config or DataCheckConfig()
-    paths = [Path(path)] + ([Path(val_path)] if val_path else [])
-    counter = TokenCounter(model or "tokenizer", tokenizer, cfg.max_length) if (model or tokenizer) else None
+    checks = config or DataCheckConfig()
+    source = DataSource.of(path, fmt, options)
+    cfg = DataConfig(
+        source=source,
+        model=model,
+        validation=ValidationSettings(**checks.model_dump(include=set(ValidationSettings.model_fields))),
+        dedup=DedupSettings(threshold=checks.near_dup_threshold, num_perm=checks.num_perm),
+    )
+    val = DataSource.of(val_path, fmt, options) if val_path else None
+    with ExitStack() as stack:
+        rejects = stack.enter_context(open_rejects(rejects_path)) if rejects_path else None
+        scan = validate_source(source, cfg, val=val, rejects=rejects, tokenizer=tokenizer, progress=progress)
+    scan.report.rejects_path = str(rejects_path) if rejects_path else None
+    return scan.report
+
+
+def validate_source(
+    source: DataSource,
+    cfg: DataConfig,
+    *,
+    val: DataSource | None = None,
+    rejects: RejectWriter | None = None,
+    tokenizer: Any = None,
+    progress: bool = False,
+    observe: Callable[[ChatExample | PreferenceExample, int], None] | None = None,
+) -> ValidationScan:
+    """Stream ``source`` (and ``val``) once: every problem, the duplicate index, token counts per example.
+
+    Args:
+        source: the data to check.
+        cfg: ``cfg.validation`` thresholds, ``cfg.model`` for the token checks, ``cfg.dedup`` for the index.
+        val: a validation source, checked the same way and for leakage from ``source``.
+        rejects: where records with errors go (with their reason).
+        tokenizer: an already loaded tokenizer for ``cfg.model`` (skips loading it).
+        progress: show a progress bar.
+        observe: called as ``observe(example, line)`` for every valid example, in index order.
+
+    Raises:
+        DatasetError: a file is missing or its format cannot be read at all.
+        ModelError: ``cfg.model`` cannot be found locally.
+    """
+    checks, model = cfg.validation, cfg.model
+    sources = [source] + ([val] if val else [])
+    counter = TokenCounter(model or "tokenizer", tokenizer, checks.max_length) if (model or tokenizer) else None
     report = ValidationReport(
-        files=[str(p) for p in paths],
-        kind=_detect_kind(paths[0], fmt),
+        files=[str(s.path) for s in sources],
+        kind=source.detect_kind(),
         model=model,
         context_length=counter.context if counter else None,
-        rejects_path=str(rejects_path) if rejects_path else None,
     )
-    scan = _Scan(cfg, counter, report, DuplicateIndex(cfg.near_dup_threshold, cfg.num_perm))
-    with ExitStack() as stack:
-        rejects = stack.enter_context(atomic_open(rejects_path)) if rejects_path else None
-        for number, p in enumerate(paths):
-            _scan_file(scan, number, p, fmt, options, rejects, progress)
-    _report_duplicates(scan, paths)
+    dups = DuplicateIndex(cfg.dedup.threshold, cfg.dedup.num_perm)
+    scan = ValidationScan(checks, counter, report, dups, rejects, observe)
+    for number, s in enumerate(sources):
+        _scan_file(scan, number, s, progress)
+    _report_duplicates(scan)
     report.issues.sort(key=lambda i: (report.files.index(i.file), i.line or 0))
-    return report
+    return scan
 
 
-def _detect_kind(path: Path, fmt: str) -> str:
-    from tunesmith.data.formats import _first_json_value, detect_format
-    from tunesmith.data.formats.openai import is_preference
-
-    if (fmt if fmt != "auto" else detect_format(path)) != "openai":
-        return "chat"
-    obj = _first_json_value(path)
-    return "preference" if isinstance(obj, dict) and is_preference(obj) else "chat"
-
-
-def _scan_file(
-    scan: _Scan, number: int, path: Path, fmt: str, options: LoadOptions | None, rejects: Any, progress: bool
-) -> None:
-    n_valid_before = scan.n_valid
+def _scan_file(scan: ValidationScan, number: int, source: DataSource, progress: bool) -> None:
+    n_valid_before = len(scan.dups)
     scan.systems, scan.system_first = Counter(), {}
     kind = "auto" if scan.report.kind == "preference" else "chat"
+    path = source.path
     with file_progress(path, f"validating {path.name}", enabled=progress) as advance:
-        for rec in iter_records(path, kind=kind, fmt=fmt, options=options):
+        for rec in source.records(kind):
             advance(len(rec.raw) + 1)
             scan.report.n_records += 1
-            _check_record(scan, number, rec, rejects)
+            _check_record(scan, number, rec)
             if len(scan.pending) >= scan.cfg.batch_size:
                 _flush_tokens(scan)
     _flush_tokens(scan)
-    n = scan.n_valid - n_valid_before
-    _file_level(scan, str(path), n)
+    _file_level(scan, str(path), len(scan.dups) - n_valid_before)
 
 
 def _issue(
-    scan: _Scan, severity: str, rec: Record, code: str, message: str, fld: str | None = None, hint: str = ""
+    scan: ValidationScan,
+    severity: str,
+    rec: Record,
+    code: str,
+    message: str,
+    fld: str | None = None,
+    hint: str = "",
 ) -> None:
     scan.report.issues.append(
         Issue(
@@ -199,52 +185,49 @@ def _issue(
     )
 
 
-def _check_record(scan: _Scan, number: int, rec: Record, rejects: Any) -> None:
+def _check_record(scan: ValidationScan, number: int, rec: Record) -> None:
     problems = rec.all_problems() if rec.example is None else find_errors(rec.example)
     for p in problems:
         _issue(scan, "error", rec, p.code, p.message, p.field, p.hint)
     if problems:
-        if rejects is not None:
-            reason = "; ".join(
-                f"{p.code}: {p.message}" + (f" ({p.field})" if p.field else "") for p in problems
-            )
-            rejects.write(
-                json.dumps(
-                    {"file": rec.path, "line": rec.line, "reason": reason, "raw": rec.raw}, ensure_ascii=False
-                )
-                + "\n"
-            )
+        scan.invalid.add(scan.report.n_records - 1)
+        if scan.rejects is not None:
+            scan.rejects.write(rec, problems_reason(problems))
         return
     ex = rec.example
     assert ex is not None  # records without problems carry an example
-    scan.n_valid += 1
     scan.report.n_examples += 1
     for p in find_warnings(ex, scan.cfg):
         _issue(scan, "warning", rec, p.code, p.message, p.field, p.hint)
-    scan.dups.add(ex)
+    index = scan.dups.add(ex)
     scan.where_file.append(number)
-    scan.where_line.append(rec.line)
+    scan.lines.append(rec.line)
+    scan.tokens.append(-1)
     _track_system(scan, ex, rec.line)
+    if scan.observe is not None:
+        scan.observe(ex, rec.line)
     if scan.counter is not None:
-        scan.pending.append((rec, ""))
+        scan.pending.append((rec, index))
 
 
-def _track_system(scan: _Scan, ex: ChatExample | PreferenceExample, line: int) -> None:
+def _track_system(scan: ValidationScan, ex: ChatExample | PreferenceExample, line: int) -> None:
     prompt = ex.input.system_prompt if isinstance(ex, PreferenceExample) else ex.system_prompt
     if prompt in scan.systems or len(scan.systems) < MAX_SYSTEM_VARIANTS:
         scan.systems[prompt] += 1
         scan.system_first.setdefault(prompt, line)
 
 
-def _flush_tokens(scan: _Scan) -> None:
+def _flush_tokens(scan: ValidationScan) -> None:
     """Count tokens of the pending batch and report context, special-token and zero-trained findings."""
     counter, batch = scan.counter, scan.pending
     scan.pending = []
     if counter is None or not batch:
         return
     counts = counter.count([rec.example for rec, _ in batch])
-    for (rec, _), count in zip(batch, counts, strict=True):
+    for (rec, index), count in zip(batch, counts, strict=True):
         ex = rec.example
+        if count is not None:
+            scan.tokens[index] = count.n_tokens
         for fld, content in all_contents(ex):
             found = counter.special_tokens_in(content)
             if found:
@@ -290,7 +273,7 @@ def _flush_tokens(scan: _Scan) -> None:
             )
 
 
-def _file_level(scan: _Scan, path: str, n: int) -> None:
+def _file_level(scan: ValidationScan, path: str, n: int) -> None:
     cfg, issues = scan.cfg, scan.report.issues
     if n < cfg.min_examples:
         issues.append(
@@ -331,12 +314,12 @@ def _file_level(scan: _Scan, path: str, n: int) -> None:
         )
 
 
-def _report_duplicates(scan: _Scan, paths: list[Path]) -> None:
+def _report_duplicates(scan: ValidationScan) -> None:
     groups = scan.dups.groups()
-    files = [str(p) for p in paths]
+    files = scan.report.files
     for kind, found in (("exact_duplicate", groups.exact), ("near_duplicate", groups.near)):
         for group in found:
-            places = [(scan.where_file[i], scan.where_line[i]) for i in group]
+            places = [(scan.where_file[i], scan.lines[i]) for i in group]
             for number in sorted({f for f, _ in places}):
                 lines = [ln for f, ln in places if f == number]
                 if len(lines) > 1:

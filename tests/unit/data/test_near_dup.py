@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tunesmith.core.schema import ChatExample
 from tunesmith.data.near_dup import (
     DuplicateIndex,
     MinHasher,
     _bucket_pairs,
-    _merge,
+    merge_pairs,
     normalize,
     shingle_hash,
     shingle_words,
 )
-from tunesmith.data.schema import ChatExample
 
 DOCS = ["", "hello", "hello world", "a b c a b", "é ü 東京 tokyo 😀", "x y z w v u t s"]
 
@@ -99,7 +99,7 @@ def test_merge_gives_every_item_its_sets_smallest_index():
     rng = np.random.default_rng(3)
     n = 300
     i, j = rng.integers(0, n, 200), rng.integers(0, n, 200)
-    roots = _merge(np.arange(n), i, j)
+    roots = merge_pairs(np.arange(n), i, j)
     assert roots.tolist() == _union_find(n, list(zip(i.tolist(), j.tolist(), strict=True)))
 
 

@@ -1,0 +1,167 @@
+"""prepare_dataset on a tiny real file: the folder's artifacts, and every error it raises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunesmith.core.config import load_config
+from tunesmith.core.errors import ConfigError, DatasetError
+from tunesmith.data.config import DataConfig
+from tunesmith.data.near_dup import normalize
+from tunesmith.data.prepare import prepare_dataset
+from tunesmith.data.source import DataSource, detect_kind
+
+REPO = Path(__file__).parents[3]
+CONFIGS = sorted((REPO / "configs" / "data").glob("*.yaml"))
+TEMPLATE = "Write one line about the {} in the {} room, mentioning its colour and its {} please"
+
+
+def _row(i: int, user: str | None = None, **meta: object) -> dict:
+    user = user or TEMPLATE.format(f"lamp{i}", f"hall{i}", f"size{i}")
+    return {
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": f"answer {i}"}],
+        **({"metadata": meta} if meta else {}),
+    }
+
+
+def _write(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), "utf-8")
+    return path
+
+
+@pytest.fixture()
+def source(tmp_path) -> Path:
+    rows: list = [_row(i, topic="a" if i % 2 else "b") for i in range(30)]
+    rows.insert(3, _row(0))  # line 4: exact duplicate of line 1
+    rows.insert(10, _row(8, TEMPLATE.format("lamp8", "hall8", "size8").upper() + "!"))  # line 11: near dup of 9
+    rows.insert(20, "{not json")  # line 21: invalid
+    rows.insert(25, {"messages": [{"role": "user", "content": "hi"}]})  # line 26: no assistant turn
+    return _write(tmp_path / "src.jsonl", rows)
+
+
+def _cfg(src: Path, out: Path, **updates: object) -> DataConfig:
+    data = {"source": {"path": str(src)}, "model": None, "output_dir": str(out), **updates}
+    return DataConfig.model_validate(data)
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_prepare_writes_leak_free_splits_manifest_report_and_rejects(source, tmp_path):
+    out = tmp_path / "prepared"
+    result = prepare_dataset(_cfg(source, out, split={"train": 0.6, "val": 0.2, "test": 0.2, "seed": 3}))
+    assert result.output_dir == out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.yaml", "manifest.json", "rejects.jsonl", "test.jsonl", "train.jsonl", "val.jsonl",
+        "validation.json",
+    ]
+    splits = {s: _read(out / f"{s}.jsonl") for s in ("train", "val", "test")}
+    assert {s: len(rows) for s, rows in splits.items()} == {"train": 18, "val": 6, "test": 6}
+    users = [normalize(r["messages"][0]["content"]) for rows in splits.values() for r in rows]
+    assert len(users) == len(set(users)) == 30  # duplicates dropped, nothing else lost
+
+    rejects = _read(out / "rejects.jsonl")
+    assert [(r["line"], r["reason"].split(":")[0].split(" of ")[0]) for r in rejects] == [
+        (21, "invalid_json"), (26, "no_assistant_message"), (4, "exact duplicate"), (11, "near duplicate"),
+    ]
+    assert all(r["file"] == str(source) and r["raw"] for r in rejects)
+    assert rejects[2]["reason"] == "exact duplicate of line 1"
+
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert manifest["counts"] == {
+        "records": 34, "invalid": 2, "exact_duplicates": 1, "near_duplicates": 1,
+        "train": 18, "val": 6, "test": 6,
+    }
+    assert manifest["source"]["path"] == str(source) and len(manifest["source"]["sha256"]) == 64
+    assert manifest["source"]["kind"] == "chat" and manifest["tokens"] is None
+    assert set(manifest["files"]) == {"train.jsonl", "val.jsonl", "test.jsonl", "rejects.jsonl"}
+    assert manifest["config"]["split"]["seed"] == 3 and manifest["config"]["dedup"]["threshold"] == 0.85
+    report = json.loads((out / "validation.json").read_text("utf-8"))
+    assert report["counts"]["invalid_json"] == 1 and report["n_examples"] == 32
+    assert load_config(DataConfig, out / "config.yaml") == _cfg(
+        source, out, split={"train": 0.6, "val": 0.2, "test": 0.2, "seed": 3}
+    )
+    assert result.counts == manifest["counts"] and result.files["manifest"] == out / "manifest.json"
+
+
+def test_same_seed_same_split_and_kept_duplicates_stay_together(source, tmp_path):
+    a = prepare_dataset(_cfg(source, tmp_path / "a", dedup={"exact": False, "near": False}))
+    b = prepare_dataset(_cfg(source, tmp_path / "b", dedup={"exact": False, "near": False}))
+    assert a.counts == b.counts and a.counts["exact_duplicates"] == 0
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in ("train.jsonl",))
+    where = {}
+    for s in ("train", "val", "test"):
+        for r in _read(tmp_path / "a" / f"{s}.jsonl"):
+            where.setdefault(normalize(r["messages"][0]["content"]), set()).add(s)
+    assert len(where) == 30 and all(len(splits) == 1 for splits in where.values())
+
+
+def test_group_by_keeps_a_metadata_group_in_one_split(tmp_path):
+    rows = [_row(i, conversation=f"c{i // 5}") for i in range(40)]
+    src = _write(tmp_path / "g.jsonl", rows)
+    prepare_dataset(_cfg(src, tmp_path / "out", split={"group_by": "conversation", "seed": 1}))
+    split_of: dict[str, set] = {}
+    for s in ("train", "val", "test"):
+        for r in _read(tmp_path / "out" / f"{s}.jsonl"):
+            split_of.setdefault(r["metadata"]["conversation"], set()).add(s)
+    assert len(split_of) == 8 and all(len(v) == 1 for v in split_of.values())
+
+
+def test_token_counts_per_split_use_the_models_tokenizer(source, tmp_path, smol_tokenizer):
+    cfg = _cfg(source, tmp_path / "t").model_copy(update={"model": "smollm2-135m-instruct"})
+    result = prepare_dataset(cfg, tokenizer=smol_tokenizer)
+    tokens = json.loads(result.files["manifest"].read_text("utf-8"))["tokens"]
+    assert set(tokens) == {"train", "val", "test"} and tokens["train"] > tokens["val"] > 0
+
+
+def test_too_few_valid_examples_is_an_error_and_writes_nothing(tmp_path):
+    src = _write(tmp_path / "few.jsonl", [_row(i) for i in range(3)])
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError, match=r"few\.jsonl: only 3 valid example\(s\); at least 10"):
+        prepare_dataset(_cfg(src, out))
+    assert not out.exists()
+
+
+def test_a_missing_source_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match=r"nope\.jsonl: no such file"):
+        prepare_dataset(_cfg(tmp_path / "nope.jsonl", tmp_path / "out"))
+
+
+def test_a_missing_stratify_key_names_the_config_key(source, tmp_path):
+    with pytest.raises(ConfigError, match=r"--split\.stratify topic: 2 example\(s\) have no such key") as info:
+        rows = [_row(i, topic="x") for i in range(12)] + [_row(12), _row(13)]
+        prepare_dataset(_cfg(_write(tmp_path / "s.jsonl", rows), tmp_path / "o", split={"stratify": "topic"}))
+    assert info.value.param == "split.stratify"
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"split: Value error, train \+ val \+ test must be 1"):
+        load_config(DataConfig, None, ["source.path=x.jsonl", "split.train=0.9"])
+    with pytest.raises(ConfigError, match=r"dedup\.treshold: unknown key"):
+        load_config(DataConfig, None, ["source.path=x.jsonl", "dedup.treshold=0.9"])
+    with pytest.raises(ConfigError, match=r"source: Field required"):
+        load_config(DataConfig, None, [])
+
+
+def test_the_kind_rule_and_the_preference_detector(assets):
+    assert DataSource(path=Path("x.jsonl")).record_kind() == "auto"
+    assert DataSource(path=Path("x.csv"), format="csv").record_kind() == "chat"
+    assert DataSource(path=Path("x.jsonl"), kind="preference").record_kind() == "preference"
+    assert detect_kind(assets / "preference.jsonl") == "preference"
+    assert detect_kind(assets / "valid.jsonl") == "chat"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_data_configs_validate(path):
+    first = path.read_text("utf-8").splitlines()[0]
+    assert first == f"# tunesmith data prepare configs/data/{path.name}"
+    cfg = load_config(DataConfig, path)
+    assert (REPO / cfg.source.path).is_file()
+
+
+def test_configs_data_is_not_empty():
+    assert CONFIGS
