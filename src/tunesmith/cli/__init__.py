@@ -53,6 +53,7 @@ def _root(
 
 # The commands, in the order `tunesmith --help` lists them (the data and jobs groups come last).
 for name, command in [
+    ("prepare", data.data_prepare),
     ("validate", data.data_validate), ("stats", data.data_stats), ("split", data.data_split),
     ("dedup", data.data_dedup), ("convert", data.data_convert), ("preview", data.data_preview),
     ("augment", augment.augment_cmd), ("distill", augment.distill_cmd),

@@ -1,4 +1,4 @@
-"""`tunesmith data validate|stats|split|dedup|convert|preview`: check, inspect and reshape a dataset."""
+"""`tunesmith data prepare|validate|stats|split|dedup|convert|preview`: prepare, check and reshape a dataset."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tunesmith.cli.options import ColumnsOpt, FormatOpt, LogsSplitOpt, ModelOpt, console
+from tunesmith.cli.options import ColumnsOpt, FormatOpt, LogsSplitOpt, ModelOpt, SetOption, console
 from tunesmith.core.errors import TunesmithError
 
 
@@ -17,6 +17,27 @@ def _load_options(columns: str | None, logs_split: str):
     if logs_split not in ("conversation", "turn"):
         raise TunesmithError(f"--logs-split {logs_split!r}: unknown mode", "use conversation or turn")
     return LoadOptions(columns=parse_columns(columns), logs_split=logs_split)
+
+
+def data_prepare(
+    config: Annotated[Path, typer.Argument(help="DataConfig YAML (see configs/data/ and docs/data.md).")],
+    set_: SetOption = None,
+) -> None:
+    """Validate, dedup and split a dataset into a folder a training run reads.
+
+    Writes train/val/test.jsonl, manifest.json (counts, hashes, config, source), validation.json,
+    rejects.jsonl (every dropped record with file, line and reason) and config.yaml, all at once.
+
+    Example: tunesmith data prepare configs/data/sentiment.yaml --set split.seed=1
+    """
+    from tunesmith.core.config import load_config
+    from tunesmith.data.config import DataConfig
+    from tunesmith.data.prepare import prepare_dataset
+    from tunesmith.data.render import prepared_lines
+
+    result = prepare_dataset(load_config(DataConfig, config, set_), progress=True)
+    for line in prepared_lines(result):
+        console.print(line, highlight=False)
 
 
 def data_validate(

@@ -10,7 +10,7 @@ from pathlib import Path
 @contextlib.contextmanager
 def file_progress(path: Path, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n_bytes)``; shows a rich progress bar over the file's size when ``enabled``."""
-    if not enabled:
+    if not enabled or not Path(path).is_file():  # a missing file: reading it raises the error with its hint
         yield lambda _n: None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from tunesmith.data.prepare import PreparedDataset
 from tunesmith.data.preview import Preview
 from tunesmith.data.report import ValidationReport
 from tunesmith.data.stats import DataStats
@@ -39,6 +40,21 @@ def validation_summary(report: ValidationReport) -> str:
     return f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)" + (
         f" ({counts})" if counts else ""
     )
+
+
+def prepared_lines(result: PreparedDataset) -> list[str]:
+    """What ``tunesmith data prepare`` wrote: rows per split, what was dropped and where, the warnings."""
+    c, report = result.counts, result.report
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(report.counts().items()))
+    return [
+        f"[green]prepared[/] {result.output_dir}/: train={c['train']}, val={c['val']}, test={c['test']}",
+        f"  read {c['records']} records: dropped {c['invalid']} invalid, {c['exact_duplicates']} exact and "
+        f"{c['near_duplicates']} near duplicates -> {result.files['rejects']}",
+        f"  checks: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        + (f" ({counts})" if counts else "")
+        + f" -> {result.files['validation']}",
+        f"  manifest (counts, hashes, config, source): {result.files['manifest']}",
+    ]
 
 
 def stats_table(stats: DataStats) -> Table:

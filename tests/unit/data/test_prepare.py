@@ -165,3 +165,19 @@ def test_shipped_data_configs_validate(path):
 
 def test_configs_data_is_not_empty():
     assert CONFIGS
+
+
+def test_the_prepare_command_prints_the_counts_and_fails_on_a_bad_key(source, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunesmith.cli import app
+
+    config = tmp_path / "data.yaml"
+    config.write_text(f"source:\n  path: {source}\nmodel: null\noutput_dir: {tmp_path / 'out'}\n", "utf-8")
+    ok = CliRunner().invoke(app, ["data", "prepare", str(config), "--set", "split.seed=2"])
+    assert ok.exit_code == 0, ok.output
+    assert "train=24, val=3, test=3" in ok.output and "dropped 2 invalid, 1 exact and 1 near" in ok.output
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))["config"]["split"]["seed"] == 2
+    bad = CliRunner().invoke(app, ["data", "prepare", str(config), "--set", "split.sed=2"])
+    assert bad.exit_code == 1 and isinstance(bad.exception, ConfigError)
+    assert "split.sed: unknown key" in str(bad.exception)
