@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import ProgressCallback as HfProgressCallback
 
 # Trainer's log keys -> the run directory's metric names (OpenAI's fine-tuning metric names).
 METRIC_NAMES = {
@@ -220,6 +222,12 @@ def build_callbacks(cfg: Any, validating: bool) -> list[Any]:
     if cfg.max_minutes:
         callbacks.append(TimeBudgetCallback(cfg.max_minutes))
     return callbacks
+
+
+def remove_hf_printers(trainer: Any) -> None:
+    """Drop transformers' own log printer and progress bar (MetricsCallback and ProgressCallback replace them)."""
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(HfProgressCallback)
 
 
 def final_metrics(callbacks: list[Any]) -> tuple[dict[str, float], int | None]:

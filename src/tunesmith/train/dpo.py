@@ -6,12 +6,60 @@ copy of the weights is loaded.
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
+from tunesmith.core.schema import PreferenceExample
 from tunesmith.data.load import load_examples
-from tunesmith.data.schema import PreferenceExample
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.train.callbacks import build_callbacks, remove_hf_printers
 from tunesmith.train.config import TrainConfig
+from tunesmith.train.rundir import DataCounts
+from tunesmith.train.setup import base_dtype, build_training_args, lora_config
+
+
+@dataclass
+class DpoMethod:
+    """The preference rows and base model of a DPO run, and how to build its trainer."""
+
+    cfg: TrainConfig
+    tokenizer: Any
+    model: Any
+    train_rows: list[dict[str, Any]]
+    valid_rows: list[dict[str, Any]] | None
+
+    def build_trainer(self) -> Any:
+        """TRL's DPOTrainer with a LoRA adapter on the base model (``dpo.beta``, ``max_seq_length``) and the
+        shared callbacks."""
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        cfg = self.cfg
+        args = build_training_args(cfg, args_cls=DPOConfig, beta=cfg.dpo.beta, max_length=cfg.max_seq_length)
+        trainer = DPOTrainer(
+            model=self.model,
+            args=args,
+            train_dataset=Dataset.from_list(self.train_rows),
+            eval_dataset=Dataset.from_list(self.valid_rows) if self.valid_rows else None,
+            processing_class=self.tokenizer,
+            peft_config=lora_config(cfg),
+            callbacks=build_callbacks(cfg, validating=bool(self.valid_rows)),
+        )
+        remove_hf_printers(trainer)
+        return trainer
+
+    def counts(self, trainer: Any) -> DataCounts:
+        """Example counts and the per-epoch tokens of TRL's tokenized preference dataset."""
+        trained, total = preference_token_counts(trainer.train_dataset)
+        return DataCounts(len(self.train_rows), len(self.valid_rows or []), trained, total)
+
+
+def load_dpo(cfg: TrainConfig) -> DpoMethod:
+    """Read the preference files and load the base model and tokenizer (on CPU; the Trainer places it)."""
+    train_rows = preference_rows(cfg.train_file)
+    valid_rows = preference_rows(cfg.valid_file) if cfg.valid_file else None
+    model, tok = load_model_and_tokenizer(cfg.model, dtype=base_dtype(cfg), device="cpu")
+    return DpoMethod(cfg, tok, model, train_rows, valid_rows)
 
 
 def preference_rows(path: Any) -> list[dict[str, Any]]:
@@ -27,46 +75,6 @@ def preference_rows(path: Any) -> list[dict[str, Any]]:
         }
         for ex in examples
     ]
-
-
-def run_dpo(cfg: TrainConfig, resume: bool) -> Any:
-    """Train a LoRA adapter with DPO and write the same run directory as SFT methods."""
-    from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback
-    from transformers.trainer_callback import ProgressCallback as HfProgress
-    from trl import DPOConfig, DPOTrainer
-
-    from tunesmith.models.load import load_model_and_tokenizer
-    from tunesmith.train.callbacks import build_callbacks
-    from tunesmith.train.run import log_choices, prepare_output_dir, save_final_weights, summarize_run
-    from tunesmith.train.setup import base_dtype, build_training_args, find_last_checkpoint, lora_config
-
-    start = time.perf_counter()
-    train_rows = preference_rows(cfg.train_file)
-    valid_rows = preference_rows(cfg.valid_file) if cfg.valid_file else None
-    model, tok = load_model_and_tokenizer(cfg.model, dtype=base_dtype(cfg), device="cpu")
-    prepare_output_dir(cfg, tok, resume)
-    args = build_training_args(cfg, args_cls=DPOConfig, beta=cfg.dpo.beta, max_length=cfg.max_seq_length)
-    callbacks = build_callbacks(cfg, validating=bool(valid_rows))
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
-        processing_class=tok,
-        peft_config=lora_config(cfg),
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(HfProgress)
-    log_choices(cfg, model)
-    trainer.train(resume_from_checkpoint=str(find_last_checkpoint(cfg)) if resume else None)
-    summary = summarize_run(
-        cfg, trainer, start, (len(train_rows), len(valid_rows or [])),
-        preference_token_counts(trainer.train_dataset),
-    )
-    save_final_weights(cfg, trainer, summary)
-    return summary
 
 
 def preference_token_counts(dataset: Any) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Checks and builders used by run_training: preflight, precision, model + adapter, TrainingArguments."""
+"""Checks and builders used by run_training: preflight, the ``auto`` choices (precision, packing, attention),
+model + adapter, TrainingArguments."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tunesmith.errors import TrainError
+from tunesmith.core.errors import TrainError
 from tunesmith.train.config import TrainConfig
 
 
@@ -92,6 +93,21 @@ def use_packing(cfg: TrainConfig) -> bool:
     if cfg.packing != "auto":
         return bool(cfg.packing)
     return varlen_attention_available()
+
+
+def log_choices(cfg: TrainConfig, model: Any) -> None:
+    """Print what the ``auto`` settings chose on this hardware (run.json records the same)."""
+    if is_main_process():
+        batches = "packed rows" if use_packing(cfg) and cfg.method != "dpo" else "length-grouped padding"
+        print(
+            f"train: {batches} (packing: {cfg.packing}), attention {attention_of(model)}, "
+            f"precision {'bf16' if use_bf16(cfg) else 'fp32'} (precision: {cfg.precision})"
+        )
+
+
+def attention_of(model: Any) -> str | None:
+    """The attention kernel the (possibly PEFT-wrapped) model runs."""
+    return getattr(getattr(model, "config", None), "_attn_implementation", None)
 
 
 EAGER_MAX_TOKENS = 256  # rows up to this long train faster with eager attention on CPU
