@@ -9,39 +9,31 @@ it when the server dies; elsewhere the next server kills it on start).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import importlib.util
-import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_open
-from tunesmith.config import save_config
-from tunesmith.errors import TunesmithError
+from tunesmith.core.config import save_config
+from tunesmith.core.errors import TunesmithError
+from tunesmith.serve.job_progress import ingest_progress, read_json, read_log, save_results_file
 from tunesmith.serve.mapping import (
     build_train_config,
-    checkpoint_model_name,
     failure_message,
     fine_tuned_model_name,
     resolve_auto_hyperparameters,
-    results_csv,
 )
 from tunesmith.serve.settings import ServeSettings
+from tunesmith.serve.trainer_process import die_with_parent, kill_orphan, stop_process
 from tunesmith.store import repo
 from tunesmith.store.db import Database
 
 log = logging.getLogger("tunesmith.worker")
-STOP_GRACE_S = 5.0
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class JobWorker:
@@ -296,25 +288,6 @@ def wandb_env(job: Any) -> dict[str, str]:
     return env
 
 
-def die_with_parent() -> Any:
-    """A ``preexec_fn`` making Linux SIGKILL the trainer when the thread that started it (the worker's) ends,
-    which includes the server being killed; None elsewhere.
-
-    ``prctl`` is looked up here, before the fork; the child only calls it, then exits at once if the server
-    already died (the signal is only sent for a parent that dies after the call).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
-
-
 def check_dataset(path: str | Path, kind: str) -> int:
     """The number of examples; raise DatasetError when the file does not load as ``kind`` (chat or preference)."""
     from tunesmith.data.load import load_examples
@@ -322,126 +295,3 @@ def check_dataset(path: str | Path, kind: str) -> int:
     return len(load_examples(path, kind=kind))
 
 
-def ingest_progress(db: Database, job: Any, output: Path) -> None:
-    """Turn new metrics.jsonl rows into events, new checkpoint dirs into checkpoints, update the ETA."""
-    rows, lines_seen = read_new_rows(output / "metrics.jsonl", job.metrics_lines)
-    if rows:
-        repo.add_metrics_events(db, job.id, rows, lines_seen)
-        last = rows[-1]
-        eta = estimate_finish(last)
-        if eta is not None:
-            repo.update_job(db, job.id, estimated_finish=eta)
-    all_rows, _ = read_new_rows(output / "metrics.jsonl", 0)
-    found = find_checkpoints(output / "checkpoints")
-    # Checkpoints the trainer removed (save_total_limit) are no longer listed.
-    repo.delete_checkpoints(db, job.id, keep_paths={str(path) for _, path in found})
-    for step, path in found:
-        metrics = metrics_at(all_rows, step)
-        repo.upsert_checkpoint(
-            db,
-            job.id,
-            step,
-            checkpoint_model_name(fine_tuned_model_name(job.model, job.suffix, job.id), step),
-            str(path),
-            metrics,
-        )
-
-
-def read_new_rows(path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
-    """Complete JSON lines of ``path`` after the first ``skip``; returns (rows, lines seen in total)."""
-    if not path.exists():
-        return [], skip
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    complete = [ln for ln in lines if ln.endswith("\n")]  # a line still being written is read next tick
-    rows = []
-    for ln in complete[skip:]:
-        with contextlib.suppress(json.JSONDecodeError):
-            rows.append(json.loads(ln))
-    return rows, len(complete)
-
-
-def estimate_finish(row: dict[str, Any]) -> int | None:
-    """Unix time the run should end, from a metrics row's elapsed_s, step and total_steps."""
-    step, total, elapsed = row.get("step"), row.get("total_steps"), row.get("elapsed_s")
-    if not step or not total or elapsed is None:
-        return None
-    return int(time.time() + elapsed / step * max(total - step, 0))
-
-
-def metrics_at(rows: list[dict[str, Any]], step: int) -> dict[str, Any]:
-    """Metrics as of ``step``: the latest value of each metric logged at or before it."""
-    keys = ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
-    out: dict[str, Any] = {"step": step}
-    for row in rows:
-        if row.get("step", 0) <= step:
-            out.update({k: row[k] for k in keys if row.get(k) is not None})
-    return out
-
-
-def find_checkpoints(root: Path) -> list[tuple[int, Path]]:
-    """Complete ``checkpoint-<step>`` adapter dirs under ``root``, by step."""
-    found = []
-    for path in root.glob("checkpoint-*") if root.is_dir() else []:
-        step = path.name.removeprefix("checkpoint-")
-        if step.isdigit() and (path / "adapter_config.json").exists() and any(path.glob("adapter_model.*")):
-            found.append((int(step), path))
-    return sorted(found)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON file's object, or {} when missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def save_results_file(db: Database, files_dir: Path, job_id: str, output: Path) -> Any:
-    """Write the job's results CSV as a ``fine-tune-results`` file; returns its file row."""
-    file_id = repo.new_id("file")
-    path = files_dir / f"{file_id}.csv"
-    data = results_csv(read_new_rows(output / "metrics.jsonl", 0)[0]).encode("utf-8")
-    with atomic_open(path, "wb") as f:
-        f.write(data)
-    return repo.add_file(
-        db, id=file_id, filename="step_metrics.csv", purpose="fine-tune-results", bytes=len(data), path=str(path)
-    )
-
-
-def read_log(path: Path) -> str:
-    """A log file's text ("" when missing)."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it after a grace period."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def kill_orphan(pid: int | None, config_path: Path) -> None:
-    """Kill a trainer left by a crashed server, if ``pid`` is still that trainer (not a reused pid)."""
-    if not pid:
-        return
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if str(config_path) not in " ".join(proc.cmdline()):
-            return
-        os.killpg(pid, signal.SIGKILL)
-        proc.wait(STOP_GRACE_S)
-    except (psutil.Error, ProcessLookupError, PermissionError):
-        return

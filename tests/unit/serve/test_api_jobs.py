@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.unit.serve.conftest import write_chat_file
+from tunesmith.serve import job_progress
 from tunesmith.serve import worker as worker_module
 from tunesmith.store import repo
 
@@ -160,7 +161,7 @@ def test_checkpoints_whose_directories_are_gone_are_not_listed_and_the_worker_dr
 
     shutil.rmtree(output / "checkpoints" / "checkpoint-2")  # what save_total_limit does
     assert [c.step_number for c in api.client.fine_tuning.jobs.checkpoints.list(job.id).data] == [4]
-    worker_module.ingest_progress(api.ctx.db, repo.get_job(api.ctx.db, job.id), output)
+    job_progress.ingest_progress(api.ctx.db, repo.get_job(api.ctx.db, job.id), output)
     assert [c.step_number for c in repo.list_checkpoints(api.ctx.db, job.id)] == [4]
 
 

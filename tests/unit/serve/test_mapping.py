@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.errors import ConfigError
+from tunesmith.core.errors import ConfigError
+from tunesmith.serve.job_progress import estimate_finish, find_checkpoints, metrics_at, read_new_rows
 from tunesmith.serve.mapping import (
     BASE_LEARNING_RATE,
     build_train_config,
@@ -18,7 +19,6 @@ from tunesmith.serve.mapping import (
 )
 from tunesmith.serve.schemas import JobCreate
 from tunesmith.serve.settings import ServeSettings, is_loopback
-from tunesmith.serve.worker import estimate_finish, find_checkpoints, metrics_at, read_new_rows
 from tunesmith.train.config import TrainConfig
 
 
