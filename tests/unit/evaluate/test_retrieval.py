@@ -9,16 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import write_jsonl
-from tunesmith.errors import DatasetError
+from tunesmith.core.errors import DatasetError
+from tunesmith.evaluate.documents import Document, chunk_documents, load_documents
 from tunesmith.evaluate.retrieval import (
     DEFAULT_TEMPLATE,
-    Document,
     Passage,
     RagSettings,
     build_index,
-    chunk_documents,
     hit_rate,
-    load_documents,
     render_context,
     with_context,
 )
