@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.errors import ConfigError, EvalError, ModelError, ServeError
+from tunesmith.core.errors import ConfigError, EvalError, ModelError, ServeError
+from tunesmith.evaluate.gate import check_gate
 from tunesmith.evaluate.recipe import load_recipe
 from tunesmith.serve.names import recipe_target, resolve_target, run_dir_target
 from tunesmith.serve.recipes import (
@@ -103,15 +104,8 @@ def check_deploy_gate(gate: GateSpec) -> list[str]:
     """Run the evaluation gate; returns its reasons when it passes.
 
     Raises:
-        EvalError: the gate failed (its reasons listed) or the gate module is not available.
+        EvalError: the gate failed (its reasons listed).
     """
-    try:
-        from tunesmith.evaluate.gate import check_gate
-    except ImportError as exc:
-        raise EvalError(
-            "--require-report needs tunesmith.evaluate.gate, which is not installed",
-            "deploy without --require-report",
-        ) from exc
     kwargs = {
         k: v
         for k, v in (

@@ -6,7 +6,6 @@ Bytes are stored as ``files/<file id>.<ext>``; the client's filename is only met
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +13,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from tunesmith.atomic import atomic_open
-from tunesmith.errors import DatasetError, ServeError
+from tunesmith.core.atomic import atomic_open
+from tunesmith.core.errors import DatasetError, ServeError
+from tunesmith.data.validate import validate_file
 from tunesmith.serve.deps import ServerContext, get_ctx
 from tunesmith.serve.schemas import Deleted, FileList, FilePublic, page_of
 from tunesmith.store import repo
@@ -88,31 +88,11 @@ def save_upload(upload: UploadFile, path: Path, limit: int) -> int:
     return size
 
 
-def detect_kind(path: Path) -> str:
-    """``preference`` when the first record looks like OpenAI DPO data, else ``chat``."""
-    with open(path, "rb") as f:
-        for raw in f:
-            if raw.strip():
-                with contextlib.suppress(ValueError):
-                    obj = json.loads(raw)
-                    if isinstance(obj, dict) and "preferred_output" in obj:
-                        return "preference"
-                return "chat"
-    return "chat"
-
-
 def dataset_problems(path: Path) -> tuple[str, list[tuple[int | None, str | None, str]]]:
-    """The file's kind and (line, field, message) of every error, from the data stage's validator if present.
+    """The file's kind and (line, field, message) of every error, from the data stage's validator.
 
     Token-length checks are left to the job (the base model is not known at upload time).
     """
-    try:
-        from tunesmith.data.validate import validate_file
-    except ImportError:  # an older data stage: fall back to the loader's per-record errors
-        from tunesmith.data.load import iter_jsonl_records
-
-        kind = detect_kind(path)
-        return kind, [(r.line, r.field, r.error or "") for r in iter_jsonl_records(path, kind) if r.example is None]
     report = validate_file(path, model=None)
     return report.kind, [(e.line, e.field, e.message) for e in report.errors]
 
