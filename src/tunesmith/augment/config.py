@@ -1,16 +1,20 @@
-"""Typed settings for the teacher endpoint, augmentation and distillation (every knob documented)."""
+"""Typed settings for the teacher endpoint, augmentation and distillation (every knob documented).
+
+The one source of their defaults: `tunesmith data augment|distill` flags read theirs from here, and a YAML
+config (configs/augment/, configs/distill/) with `--set key=value` fills the same models.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tunesmith.core.config import format_validation_errors
 from tunesmith.core.errors import ConfigError
 
-M = TypeVar("M", bound=BaseModel)
+# Distillation asks for the teacher's most likely answer: the one a student should learn.
+DISTILL_TEMPERATURE = 0.0
 
 
 class TeacherSettings(BaseModel):
@@ -27,7 +31,10 @@ class TeacherSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0, le=20, description="Retries on 429/5xx/connection errors.")
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
     max_backoff_s: float = Field(default=60.0, ge=0, description="Cap on one retry delay (Retry-After too).")
-    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature of the teacher.")
+    temperature: float = Field(
+        default=0.7, ge=0, le=2,
+        description=f"Sampling temperature of the teacher (distill: {DISTILL_TEMPERATURE} unless set).",
+    )
     max_tokens: int = Field(default=512, ge=1, description="Completion token limit per request.")
     cache: Path | None = Field(
         default=None,
@@ -46,7 +53,10 @@ class AugmentConfig(BaseModel):
     input: Path = Field(
         description="Source dataset in any format `data validate` reads (OpenAI, Alpaca, ShareGPT, CSV, logs)."
     )
-    output: Path = Field(description="Where to write originals + accepted variations (JSONL).")
+    output: Path | None = Field(
+        default=None,
+        description="Where to write originals + accepted variations (JSONL); default: INPUT.augmented.jsonl.",
+    )
     teacher: TeacherSettings
     variations: int = Field(default=3, ge=1, le=20, description="Paraphrases requested per user turn.")
     rewrite_answers: bool = Field(
@@ -57,6 +67,12 @@ class AugmentConfig(BaseModel):
         default=0.8, gt=0, le=1, description="MinHash Jaccard above which a variation is a near-duplicate."
     )
 
+    @model_validator(mode="after")
+    def _default_output(self) -> AugmentConfig:
+        if self.output is None:
+            self.output = self.input.with_name(self.input.stem + ".augmented.jsonl")
+        return self
+
 
 class DistillConfig(BaseModel):
     """`tunesmith data distill`: a teacher answers user prompts; optional judge and JSON-schema filters."""
@@ -66,24 +82,45 @@ class DistillConfig(BaseModel):
         description="Prompts: .txt (one per line), .jsonl ({'prompt'} or {'messages'}), or a dataset in any "
         "format `data validate` reads (cut after its last user turn)."
     )
-    output: Path = Field(description="Where to write the distilled training set (JSONL).")
+    output: Path | None = Field(
+        default=None,
+        description="Where to write the distilled training set (JSONL); default: PROMPTS.distilled.jsonl.",
+    )
     teacher: TeacherSettings
     system: str | None = Field(
         default=None,
         description="System prompt sent to the teacher and kept in the "
         "examples (overrides one in the prompts file).",
     )
-    judge: TeacherSettings | None = Field(default=None, description="Judge model scoring each answer 1-10.")
+    judge: TeacherSettings | None = Field(
+        default=None,
+        description="Judge model scoring each answer 1-10; keys it does not set are the teacher's (same endpoint).",
+    )
     min_score: float = Field(default=7.0, ge=1, le=10, description="Keep answers the judge scores >= this.")
     json_schema: Path | None = Field(default=None, description="JSON Schema every answer must satisfy.")
     near_dup_threshold: float = Field(
         default=0.8, gt=0, le=1, description="MinHash Jaccard above which a prompt is a near-duplicate."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _teacher_defaults(cls, data: Any) -> Any:
+        """Keys given as a mapping (YAML, flags): the teacher answers at DISTILL_TEMPERATURE unless set, and
+        the judge takes every key it does not set from the teacher."""
+        if not isinstance(data, dict) or not isinstance(data.get("teacher"), dict):
+            return data
+        teacher = {"temperature": DISTILL_TEMPERATURE, **data["teacher"]}
+        judge = data.get("judge")
+        return {**data, "teacher": teacher, "judge": {**teacher, **judge} if isinstance(judge, dict) else judge}
+
     @model_validator(mode="after")
-    def _files_exist(self) -> DistillConfig:
+    def _resolve_paths(self) -> DistillConfig:
+        if self.output is None:
+            self.output = self.prompts.with_name(self.prompts.stem + ".distilled.jsonl")
         if self.json_schema is not None and not self.json_schema.exists():
-            raise ConfigError(f"--json-schema {self.json_schema}: no such file", "pass a JSON Schema file")
+            raise ConfigError(
+                f"json_schema (--json-schema) {self.json_schema}: no such file", "pass a JSON Schema file"
+            )
         return self
 
 
@@ -96,11 +133,3 @@ def rejects_path(output: Path) -> Path:
     """Where rejected variations/answers are written, with their reasons."""
     return output.with_name(output.stem + ".rejects.jsonl")
 
-
-def build_config(model_cls: type[M], data: dict[str, Any]) -> M:
-    """Validate command-line values into ``model_cls``; one ConfigError lists every bad option."""
-    try:
-        return model_cls.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{exc.error_count()} invalid option(s):\n" + format_validation_errors(exc),
-                          "fix the options above (see --help for each one's range)") from exc

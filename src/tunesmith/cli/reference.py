@@ -13,9 +13,20 @@ from pydantic_core import PydanticUndefined
 
 # (title, "module:Class", how it is used)
 CONFIG_MODELS: list[tuple[str, str, str]] = [
+    ("Data preparation", "tunesmith.data.config:DataConfig", "`tunesmith data prepare CONFIG.yaml [--set key=value]`"),
     ("Training", "tunesmith.train.config:TrainConfig", "`tunesmith train CONFIG.yaml [--set key=value]`"),
     ("Evaluation", "tunesmith.evaluate.config:EvalConfig", "`tunesmith eval CONFIG.yaml [--set key=value]`"),
     ("Decision ladder", "tunesmith.ladder.config:DecideConfig", "`tunesmith decide [CONFIG.yaml] [--set key=value]`"),
+    (
+        "Augmentation",
+        "tunesmith.augment.config:AugmentConfig",
+        "`tunesmith data augment CONFIG.yaml [--set key=value]` (or `FILE --teacher MODEL` and flags)",
+    ),
+    (
+        "Distillation",
+        "tunesmith.augment.config:DistillConfig",
+        "`tunesmith data distill CONFIG.yaml [--set key=value]` (or `PROMPTS --teacher MODEL` and flags)",
+    ),
     (
         "Recipe",
         "tunesmith.evaluate.recipe:Recipe",
