@@ -1,22 +1,21 @@
 """Exact and near-duplicate detection that streams: vectorised MinHash signatures in compact numpy arrays.
 
-Each example is reduced to normalised words (lower case, punctuation dropped), hashed (exact duplicates: a
-64-bit hash of the roles and contents) and MinHash-ed over word-bigram shingles (bigrams, not characters, so
-that templated examples sharing boilerplate are not flagged). Only the signatures are kept (the low 16 bits of
-each of ``num_perm`` hash values, b-bit MinHash: 128 bytes per example at 64 permutations; two different
-values match by chance with probability 2^-16, negligible for the Jaccard estimate), not the texts.
-Candidates come from LSH banding done with numpy sorts (``bands`` x ``rows`` = ``num_perm``), and each
-candidate pair is confirmed by its estimated Jaccard similarity, so 1M examples need ~150 MB, not gigabytes of
-Python dicts (datasketch's own ``MinHashLSH`` keeps a bytes key per band per example).
-
-Signatures are computed a batch at a time with numpy (:class:`MinHasher`): the shingles of a whole batch are
-hashed at once with a polynomial hash over their UTF-8 bytes, and the permutations are datasketch's
-``affine32`` scheme (``a * fmix32(h) + b mod 2^32``, the same seeds), applied as one
-``(shingles, num_perm)`` matrix with a per-example minimum. datasketch hashes each shingle with SHA-1 in a
-Python loop: measured on this 2-core CPU (busy), ~50 us of CPU per example for normalising, the shingle set and
-SHA-1, against ~8 us for the words and ~15 us for the numpy batch here. The only change from datasketch is
-that base hash (``shingle_hash``; the unit tests check that datasketch fed with it gives the same signatures),
-so a pair near the threshold can fall on the other side of it than before; clear duplicates are found alike.
+Each example is reduced to normalised words (lower case, punctuation dropped), hashed (exact duplicates: a 64-bit
+hash of the roles and contents) and MinHash-ed over word-bigram shingles (bigrams, not characters, so that templated
+examples sharing boilerplate are not flagged). Only the signatures are kept (the low 16 bits of each of ``num_perm``
+hash values, b-bit MinHash: 128 bytes per example at 64 permutations; two different values match by chance with
+probability 2^-16, negligible for the Jaccard estimate), not the texts. Candidates come from LSH banding done with
+numpy sorts (``bands`` x ``rows`` = ``num_perm``), and each candidate pair is confirmed by its estimated Jaccard
+similarity, so 1M examples need ~150 MB, not gigabytes of Python dicts (datasketch's own ``MinHashLSH`` keeps a
+bytes key per band per example). Signatures are computed a batch at a time with numpy (:class:`MinHasher`): the
+shingles of a whole batch are hashed at once with a polynomial hash over their UTF-8 bytes, and the permutations are
+datasketch's ``affine32`` scheme (``a * fmix32(h) + b mod 2^32``, the same seeds), applied as one ``(shingles,
+num_perm)`` matrix with a per-example minimum. datasketch hashes each shingle with SHA-1 in a Python loop: measured
+on this 2-core CPU (busy), ~50 us of CPU per example for normalising, the shingle set and SHA-1, against ~8 us for
+the words and ~15 us for the numpy batch here. The only change from datasketch is that base hash (``shingle_hash``;
+the unit tests check that datasketch fed with it gives the same signatures), so a pair near the threshold can fall
+on the other side of it than before; clear duplicates are found alike. The project's one near-duplicate index:
+:class:`DuplicateIndex` groups a whole file, :class:`NearDupIndex` answers text by text (augment, distill).
 """
 
 from __future__ import annotations
@@ -63,6 +62,14 @@ def shingle_words(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+def shingles(text: str, n: int = 2) -> set[str]:
+    """Word ``n``-grams of the normalised text, the whole text when shorter (what :class:`MinHasher` hashes)."""
+    words = shingle_words(text).split()
+    if len(words) < n:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
 def exact_key(text: str) -> int:
     """A 64-bit hash of an example's text (:func:`example_text`: same roles and contents = same key)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
@@ -106,14 +113,16 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 
 class MinHasher:
-    """MinHash signatures of word-bigram shingles, a batch of documents per numpy call.
+    """MinHash signatures of word ``n``-gram shingles, a batch of documents per numpy call.
 
     Args:
         num_perm: permutations (signature length).
         seed: the permutation seed (datasketch's ``affine32`` parameters for the same seed).
+        ngram: words per shingle (2: bigrams, for examples; 3 for short generated texts).
     """
 
-    def __init__(self, num_perm: int = 64, seed: int = 1) -> None:
+    def __init__(self, num_perm: int = 64, seed: int = 1, ngram: int = 2) -> None:
+        self.ngram = ngram
         gen = np.random.RandomState(seed)  # drawn as datasketch.MinHash(scheme="affine32") draws them
         self.a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
         self.b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
@@ -123,11 +132,11 @@ class MinHasher:
     def signatures(self, docs: list[str]) -> np.ndarray:
         """``(len(docs), num_perm)`` uint32 MinHash values of each document's shingles.
 
-        A document is its words joined by single spaces (:func:`shingle_words`); its shingles are the word
-        bigrams ``"a b"``, or the one word (or the empty string) when it has fewer than two.
+        A document is its words joined by single spaces (:func:`shingle_words`); its shingles are
+        :func:`shingles` (the word ``n``-grams, or the whole document when it has fewer than ``n`` words).
         """
         data = np.frombuffer("\n".join(docs).encode("utf-8"), np.uint8)
-        left, right, first = _shingle_spans(data, len(docs))
+        left, right, first = _shingle_spans(data, len(docs), self.ngram)
         h32 = (_fmix64(self._span_hashes(data, left, right)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         values = _fmix32(h32)[:, None] * self.a + self.b  # (shingles, num_perm), wraps mod 2^32
         return np.minimum.reduceat(values, first, axis=0)
@@ -152,22 +161,26 @@ class MinHasher:
         self._inv_pow = np.cumprod(np.r_[1, np.full(size - 1, _POLY_INV, np.uint64)].astype(np.uint64))
 
 
-def _shingle_spans(data: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Byte spans ``[left, right)`` of every shingle, ordered by document, and each document's first span.
+def _shingle_spans(data: np.ndarray, n_docs: int, n: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte spans ``[left, right)`` of every word ``n``-gram, ordered by document, and each document's first span.
 
     ``data`` holds the documents joined by newlines, words separated by single spaces (UTF-8 continuation
-    bytes are never 0x0A or 0x20, so the separators are found bytewise).
+    bytes are never 0x0A or 0x20, so the separators are found bytewise). A document of fewer than ``n`` words
+    is one shingle, the whole document.
     """
     seps = np.flatnonzero((data == 0x20) | (data == 0x0A))
     starts = np.r_[0, seps + 1]
     ends = np.r_[seps, len(data)]
     doc = np.r_[0, np.cumsum(data[seps] == 0x0A)]  # (words,) document of each word
-    same = doc[1:] == doc[:-1]
-    lone = np.bincount(doc, minlength=n_docs)[doc] == 1  # a document of one word (or none) is one shingle
-    left = np.r_[starts[:-1][same], starts[lone]]
-    right = np.r_[ends[1:][same], ends[lone]]
-    order = np.argsort(np.r_[doc[:-1][same], doc[lone]], kind="stable")
-    counts = np.maximum(np.bincount(doc, minlength=n_docs) - 1, 1)  # shingles per document
+    k = n - 1
+    n_words = np.bincount(doc, minlength=n_docs)
+    first_word = np.r_[0, np.cumsum(n_words)[:-1]]
+    same = doc[k:] == doc[: len(doc) - k]  # word w and word w + k are in one document
+    short = np.flatnonzero(n_words < n)
+    left = np.r_[starts[: len(starts) - k][same], starts[first_word[short]]]
+    right = np.r_[ends[k:][same], ends[first_word[short] + n_words[short] - 1]]
+    order = np.argsort(np.r_[doc[: len(doc) - k][same], short], kind="stable")
+    counts = np.maximum(n_words - k, 1)  # shingles per document
     first = np.r_[0, np.cumsum(counts)[:-1]]
     return left[order], right[order], first
 
@@ -266,6 +279,52 @@ class DuplicateIndex:
         for start, stop, chunk, offsets in self._by_chunk(idx[order]):
             out[order[start:stop]] = chunk[offsets]
         return out
+
+
+class NearDupIndex:
+    """Texts added one at a time; :meth:`find` names an earlier one whose estimated Jaccard similarity >= threshold.
+
+    For generated text checked as it arrives (augment, distill). The same MinHash (word 3-grams by default:
+    short paraphrases share bigrams by chance) and LSH banding; exact duplicates (normalised) are always found.
+
+    Args:
+        threshold: estimated Jaccard similarity at or above which two texts are near-duplicates.
+        num_perm: MinHash permutations.
+        ngram: words per shingle.
+    """
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, ngram: int = 3) -> None:
+        self.threshold = threshold
+        self._hasher = MinHasher(num_perm, ngram=ngram)
+        self._bands, self._rows = _bands_for(num_perm, threshold)
+        self._buckets: dict[tuple[int, bytes], list[str]] = {}
+        self._exact: dict[str, str] = {}
+        self._sigs: dict[str, np.ndarray] = {}
+
+    def find(self, text: str) -> str | None:
+        """The key of an indexed near-duplicate of ``text``, or None."""
+        words = shingle_words(text)
+        if words in self._exact:
+            return self._exact[words]
+        sig = self._hasher.signatures([words])[0]
+        for band in range(self._bands):
+            for key in self._buckets.get(self._bucket(sig, band), []):
+                if (self._sigs[key] == sig).mean() >= self.threshold:  # buckets hold false positives too
+                    return key
+        return None
+
+    def add(self, key: str, text: str) -> None:
+        """Index ``text`` under ``key`` (keys must be unique)."""
+        words = shingle_words(text)
+        self._exact.setdefault(words, key)
+        if key in self._sigs:
+            return
+        sig = self._sigs[key] = self._hasher.signatures([words])[0]
+        for band in range(self._bands):
+            self._buckets.setdefault(self._bucket(sig, band), []).append(key)
+
+    def _bucket(self, sig: np.ndarray, band: int) -> tuple[int, bytes]:
+        return band, sig[band * self._rows : (band + 1) * self._rows].tobytes()
 
 
 def _run_first(keys: np.ndarray) -> np.ndarray:

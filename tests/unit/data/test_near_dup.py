@@ -13,11 +13,13 @@ from tunesmith.core.schema import ChatExample
 from tunesmith.data.near_dup import (
     DuplicateIndex,
     MinHasher,
+    NearDupIndex,
     _bucket_pairs,
     merge_pairs,
     normalize,
     shingle_hash,
     shingle_words,
+    shingles,
 )
 
 DOCS = ["", "hello", "hello world", "a b c a b", "é ü 東京 tokyo 😀", "x y z w v u t s"]
@@ -41,6 +43,21 @@ def test_signatures_equal_datasketch_fed_the_same_shingle_hash():
         ref.update_batch([s.encode("utf-8") for s in _shingles(doc)])
         assert reference.permutations.tolist() == ref.permutations.tolist()
         assert ref.hashvalues.tolist() == row.tolist(), doc
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_ngram_signatures_equal_datasketch_fed_the_reference_shingles(n):
+    datasketch = pytest.importorskip("datasketch")
+    try:
+        datasketch.MinHash(num_perm=32, seed=1, hashfunc=shingle_hash, scheme="affine32")
+    except TypeError:
+        pytest.skip("datasketch < 2.0 has no affine32 scheme")
+    signatures = MinHasher(32, seed=1, ngram=n).signatures([shingle_words(d) for d in DOCS])
+    for doc, row in zip(DOCS, signatures, strict=True):
+        ref = datasketch.MinHash(num_perm=32, seed=1, hashfunc=shingle_hash, scheme="affine32")
+        ref.update_batch([s.encode("utf-8") for s in shingles(doc, n)])
+        assert ref.hashvalues.tolist() == row.tolist(), (n, doc)
+    assert shingles("hello world", 2) == _shingles("hello world")
 
 
 def test_a_document_signature_does_not_depend_on_its_batch():
@@ -116,3 +133,25 @@ def test_bucket_pairs_are_all_pairs_of_small_buckets_and_leader_pairs_of_big_one
             expected |= {(members[0], b) for b in members[1:]}
     i, j = _bucket_pairs(keys, weight)
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected and len(i) == len(expected)
+
+
+def test_normalise_and_shingles():
+    assert normalize("  Great, GREAT film!! ") == "great great film"
+    assert shingles("a b", n=3) == {"a b"}
+    assert shingles("one two three four", n=3) == {"one two three", "two three four"}
+
+
+def test_exact_and_near_duplicate_texts_are_found_and_distinct_texts_are_not():
+    index = NearDupIndex(threshold=0.7)
+    index.add("a", "The battery lasts all day and the screen is bright and sharp in sunlight.")
+    assert index.find("the battery lasts all day, and the screen is bright and sharp in sunlight") == "a"
+    assert index.find("The battery lasts all day and the screen is bright and sharp in") == "a"
+    assert index.find("Delivery took three weeks and the box arrived crushed and wet.") is None
+    assert index.find("sunlight in sharp and bright is screen the and day all lasts battery the") is None
+
+
+def test_non_latin_texts_are_compared_by_their_words_not_collapsed_to_nothing():
+    index = NearDupIndex()
+    index.add("a", "Этот фильм был прекрасен от начала до конца")
+    assert index.find("Мне совсем не понравилась эта книга про войну") is None
+    assert index.find("этот фильм был прекрасен, от начала до конца!") == "a"
