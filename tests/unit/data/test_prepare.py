@@ -15,7 +15,6 @@ from tunesmith.data.prepare import prepare_dataset
 from tunesmith.data.source import DataSource, detect_kind
 
 REPO = Path(__file__).parents[3]
-CONFIGS = sorted((REPO / "configs" / "data").glob("*.yaml"))
 TEMPLATE = "Write one line about the {} in the {} room, mentioning its colour and its {} please"
 
 
@@ -155,16 +154,22 @@ def test_the_kind_rule_and_the_preference_detector(assets):
     assert detect_kind(assets / "valid.jsonl") == "chat"
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_shipped_data_configs_validate(path):
-    first = path.read_text("utf-8").splitlines()[0]
-    assert first == f"# tunesmith data prepare configs/data/{path.name}"
-    cfg = load_config(DataConfig, path)
-    assert (REPO / cfg.source.path).is_file()
-
-
-def test_configs_data_is_not_empty():
-    assert CONFIGS
+def test_the_shipped_sentiment_config_prepares_the_example_data(tmp_path):
+    overrides = ["model=null", f"output_dir={tmp_path / 'sentiment'}"]
+    cfg = load_config(DataConfig, REPO / "configs" / "data" / "sentiment.yaml", overrides)
+    cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"path": REPO / cfg.source.path})})
+    result = prepare_dataset(cfg)
+    assert result.counts["records"] == 800 and result.counts["invalid"] == 0
+    assert result.counts["train"] + result.counts["val"] + result.counts["test"] == 800 - (
+        result.counts["exact_duplicates"] + result.counts["near_duplicates"]
+    )
+    labels = {
+        s: [r["messages"][-1]["content"] for r in _read(tmp_path / "sentiment" / f"{s}.jsonl")]
+        for s in ("train", "val", "test")
+    }
+    for answer in set(labels["train"]):  # stratified: each label's share is about equal in every split
+        shares = [labels[s].count(answer) / len(labels[s]) for s in labels]
+        assert max(shares) - min(shares) < 0.03, answer
 
 
 def test_the_prepare_command_prints_the_counts_and_fails_on_a_bad_key(source, tmp_path):
