@@ -105,7 +105,7 @@ def test_report_html_renders_with_charts_in_headless_chromium(report_dir, tmp_pa
 
 
 def test_pairwise_judge_against_a_real_tunesmith_serve(live_server, monkeypatch):
-    from tunesmith.evaluate.judge import Judge
+    from tunesmith.evaluate.judge_verdicts import Judge
 
     monkeypatch.setenv("TUNESMITH_JUDGE_KEY", live_server.api_key)
     judge = Judge(

@@ -1,27 +1,72 @@
-"""An async teacher client over the official ``openai`` SDK: concurrency limit, our own retries, a cache.
+"""An async teacher client over the official ``openai`` SDK: concurrency limit, counted retries, a cache.
 
-The SDK runs with ``max_retries=0`` so that retrying is done (and counted, and reported) here: exponential
-backoff on 429, 408/409, 5xx and connection errors or timeouts, honouring ``Retry-After``/``retry-after-ms``.
-Every successful response is appended to the request cache before it is returned.
+The client and its retry policy are :mod:`tunesmith.core.endpoints`' (exponential backoff on 429, 408/409, 5xx
+and connection errors or timeouts, honouring ``Retry-After``); every retry is counted and reported here.
+Every successful response is appended to the request cache (a :class:`~tunesmith.core.jsonl.JsonlCache`) before
+it is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import hashlib
+import json
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openai
 
-from tunesmith.core.pricing import load_price_table
-from tunesmith.augment.cache import CachedResponse, RequestCache, request_key
 from tunesmith.augment.config import TeacherSettings
-from tunesmith.core.errors import ConfigError, ServeError
+from tunesmith.core.endpoints import acall_with_retries, is_retryable, make_async_client, retry_reason
+from tunesmith.core.errors import ConfigError, EndpointError
+from tunesmith.core.jsonl import JsonlCache
+from tunesmith.core.pricing import load_price_table
 
-RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+def request_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of (model, messages, params): equal requests get equal keys."""
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CachedResponse:
+    """What is kept of one teacher response."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class RequestCache(JsonlCache):
+    """Teacher responses on disk, one ``{"key", "response"}`` line each, keyed by :func:`request_key`.
+
+    An interrupted run loses at most the requests that were in flight; a rerun answers the rest from here
+    instead of paying for them again.
+
+    Raises:
+        DatasetError: a complete line is not a cache entry (the message names the line).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, key="key", check=lambda row: CachedResponse(**row["response"]))
+
+    def get(self, key: str) -> CachedResponse | None:
+        """The cached response for ``key``, or None."""
+        row = self.rows.get(key)
+        return None if row is None else CachedResponse(**row["response"])
+
+    def put(self, key: str, response: CachedResponse) -> None:
+        """Append one entry and fsync it before returning."""
+        self.append([{"key": key, "response": asdict(response)}])
 
 
 class TeacherRequestError(Exception):
@@ -53,33 +98,6 @@ def resolve_api_key(settings: TeacherSettings) -> str:
     return key
 
 
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if present."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_tz(value)
-        return None if when is None else max(0.0, email.utils.mktime_tz(when) - time.time())
-
-
-def retry_delay(attempt: int, settings: TeacherSettings, headers: Any = None) -> float:
-    """Delay before retry ``attempt`` (0-based): Retry-After if sent, else backoff * 2**attempt; capped."""
-    hinted = parse_retry_after(headers)
-    delay = hinted if hinted is not None else settings.backoff_s * (2**attempt)
-    return min(delay, settings.max_backoff_s)
-
-
 def query_price(model: str, prices_path: Any = None) -> tuple[float, float] | None:
     """(USD per 1M input tokens, per 1M output tokens) for ``model``, or None when it has no price.
 
@@ -109,12 +127,8 @@ class TeacherClient:
         self._client: openai.AsyncOpenAI | None = None
 
     async def __aenter__(self) -> TeacherClient:
-        self._client = openai.AsyncOpenAI(
-            api_key=resolve_api_key(self.settings),
-            base_url=self.settings.base_url,
-            max_retries=0,
-            timeout=self.settings.timeout_s,
-        )
+        key = resolve_api_key(self.settings)
+        self._client = make_async_client(self.settings.base_url, key, self.settings.timeout_s)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -137,7 +151,7 @@ class TeacherClient:
 
         Raises:
             TeacherRequestError: the request failed after all retries, or the endpoint refused it as bad.
-            ServeError: the endpoint rejects the key or does not know the model (stops the whole run).
+            EndpointError: the endpoint rejects the key or does not know the model (stops the whole run).
         """
         params = self.params(**overrides)
         key = request_key(self.settings.model, messages, params)
@@ -155,46 +169,42 @@ class TeacherClient:
         self, messages: list[dict[str, Any]], params: dict[str, Any]
     ) -> CachedResponse:
         assert self._client is not None, "use TeacherClient as an async context manager"
-        for attempt in range(self.settings.max_retries + 1):
-            self.stats.http_requests += 1
-            try:
-                resp = await self._client.chat.completions.create(
-                    model=self.settings.model, messages=messages, **params
-                )
-            except openai.APIStatusError as exc:
-                reason = self._classify(exc)
-                headers = exc.response.headers if exc.response is not None else None
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-                reason, headers = f"{type(exc).__name__}: {exc}", None
-            else:
-                return _to_cached(resp, self.settings.model)
-            if attempt == self.settings.max_retries:
-                break
-            delay = retry_delay(attempt, self.settings, headers)
-            self.stats.retries.append({"attempt": attempt + 1, "reason": reason, "delay_s": round(delay, 3)})
-            await asyncio.sleep(delay)
-        self.stats.failures += 1
-        raise TeacherRequestError(
-            f"teacher request failed after {self.settings.max_retries} retries: {reason}"
-        )
+        client = self._client
 
-    def _classify(self, exc: openai.APIStatusError) -> str:
-        """A retry reason for retryable statuses; raise for the rest."""
-        status = exc.status_code
-        if status in RETRYABLE_STATUS or status >= 500:
-            return f"HTTP {status}"
+        def request() -> Any:
+            self.stats.http_requests += 1
+            return client.chat.completions.create(model=self.settings.model, messages=messages, **params)
+
+        def note(attempt: int, reason: str, delay: float) -> None:
+            self.stats.retries.append({"attempt": attempt, "reason": reason, "delay_s": round(delay, 3)})
+
+        try:
+            resp = await acall_with_retries(request, self.settings, note)
+        except openai.OpenAIError as exc:
+            if not is_retryable(exc):
+                raise self._refusal(exc) from exc
+            self.stats.failures += 1
+            raise TeacherRequestError(
+                f"teacher request failed after {self.settings.max_retries} retries: {retry_reason(exc)}"
+            ) from exc
+        return _to_cached(resp, self.settings.model)
+
+    def _refusal(self, exc: openai.OpenAIError) -> Exception:
+        """What a request the endpoint refused for good ends as: a fatal EndpointError, or a rejected item."""
+        status = getattr(exc, "status_code", None)
         where = self.settings.base_url or "api.openai.com"
         if status in (401, 403):
-            raise ServeError(
+            return EndpointError(
                 f"teacher endpoint {where} refused the API key (HTTP {status})",
                 f"check ${self.settings.api_key_env} (or pass --api-key-env NAME)",
-            ) from exc
+            )
         if status == 404:
-            raise ServeError(
+            return EndpointError(
                 f"teacher endpoint {where}: model {self.settings.model!r} not found (HTTP 404)",
                 "check --teacher and --base-url (list models with the endpoint's /v1/models)",
-            ) from exc
-        raise TeacherRequestError(f"teacher refused the request (HTTP {status}): {exc.message}") from exc
+            )
+        message = getattr(exc, "message", str(exc))
+        return TeacherRequestError(f"teacher refused the request (HTTP {status}): {message}")
 
 
 def _to_cached(resp: Any, model: str) -> CachedResponse:

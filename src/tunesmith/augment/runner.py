@@ -9,8 +9,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tunesmith.augment.cache import CachedResponse
-from tunesmith.augment.client import TeacherClient, TeacherRequestError
+from tunesmith.augment.client import CachedResponse, TeacherClient, TeacherRequestError
 
 
 @dataclass
@@ -36,7 +35,7 @@ async def run_jobs(
 ) -> dict[Hashable, CachedResponse | TeacherRequestError]:
     """Send every job through ``client``; a job's failure is returned as its TeacherRequestError.
 
-    Fatal errors (bad key, unknown model: ServeError) propagate and stop the batch.
+    Fatal errors (bad key, unknown model: EndpointError) propagate and stop the batch.
     """
     results: dict[Hashable, CachedResponse | TeacherRequestError] = {}
     columns = (

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openai
+
+from tunesmith.core import endpoints
 from tunesmith.core.errors import DatasetError, ServeError
 
 TERMINAL = ("succeeded", "failed", "cancelled", "paused")  # `wait` returns; a paused job needs a resume
@@ -33,13 +36,12 @@ class JobSpec:
 
 
 def make_client(base_url: str | None = None, api_key: str | None = None) -> Any:
-    """An ``openai.OpenAI`` client; the key comes from ``api_key`` or ``OPENAI_API_KEY``.
+    """An ``openai.OpenAI`` client (:func:`tunesmith.core.endpoints.make_client`); the key comes from ``api_key`` or
+    ``OPENAI_API_KEY``.
 
     Raises:
         ServeError: no API key.
     """
-    import openai
-
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if not key:
         raise ServeError(
@@ -48,26 +50,28 @@ def make_client(base_url: str | None = None, api_key: str | None = None) -> Any:
             "without keys any non-empty value works)",
             param="api_key",
         )
-    return openai.OpenAI(base_url=base_url, api_key=key, max_retries=1)
+    return endpoints.make_client(base_url, key)
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the SDK, turning its errors into a ServeError with the server's message."""
-    import openai
+    """Call the SDK under the endpoints' retry policy; its errors become an EndpointError with the server's message.
+
+    Raises:
+        EndpointError: the API refused the request, or cannot be reached.
+    """
+
+    def attempt() -> Any:
+        for value in kwargs.values():  # a retried upload sends its file from the start again
+            if hasattr(value, "seek"):
+                value.seek(0)
+        return fn(*args, **kwargs)
 
     try:
-        return fn(*args, **kwargs)
-    except openai.APIStatusError as exc:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        message = (body.get("error") or body).get("message", str(exc)) if isinstance(body, dict) else str(exc)
-        raise ServeError(
-            f"the API refused the request ({exc.status_code}): {message}",
-            "fix what the message names and retry",
-        ) from exc
-    except openai.APIConnectionError as exc:
-        raise ServeError(
-            f"cannot reach the API: {exc}", "check --base-url and that the server is running"
-        ) from exc
+        return endpoints.call_with_retries(attempt)
+    except openai.OpenAIError as exc:
+        unreachable = isinstance(exc, openai.APIConnectionError)
+        hint = "check --base-url and that the server is running" if unreachable else "fix what the message names"
+        raise endpoints.endpoint_error(exc, "the API", hint) from exc
 
 
 def validate_local(path: Path, kind: str) -> int:

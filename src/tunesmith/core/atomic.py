@@ -81,38 +81,3 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-class DurableLog:
-    """An append-only JSONL file whose every row is fsync'd before ``append`` returns.
-
-    A process killed mid-write leaves at most a torn last line; opening the log drops it, so an interrupted
-    job resumes from the rows that are really on disk.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.rows: list[dict[str, Any]] = []
-        if self.path.exists():
-            data = self.path.read_bytes()
-            complete = data[: data.rfind(b"\n") + 1]
-            if len(complete) < len(data):
-                os.truncate(self.path, len(complete))
-            self.rows = [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
-        self._file: IO | None = None
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Write one row and fsync it."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across appends
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.rows.append(row)
-
-    def close(self) -> None:
-        """Close the file handle (rows are already on disk)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None

@@ -61,6 +61,16 @@ class EvalError(TunesmithError):
 
 
 class ServeError(TunesmithError):
-    """The server or a remote OpenAI-compatible endpoint refused or failed a request."""
+    """The server refused or failed a request (a remote endpoint's failure is an :class:`EndpointError`)."""
 
     code = "invalid_request"
+
+
+class EndpointError(TunesmithError):
+    """A remote OpenAI-compatible endpoint (a teacher, a judge, a candidate, a fine-tuning API) refused or failed.
+
+    Not the user's request to *this* server, so not a 400: the API maps it to 502 Bad Gateway.
+    """
+
+    code = "endpoint_error"
+    status_code = 502

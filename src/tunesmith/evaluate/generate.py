@@ -6,16 +6,18 @@ flushed as it is written, so an interrupted evaluation resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openai
 from tqdm.auto import tqdm
 
-from tunesmith.core.errors import ConfigError, ServeError
+from tunesmith.core.endpoints import call_with_retries, endpoint_error, make_client
+from tunesmith.core.errors import ConfigError
+from tunesmith.core.jsonl import JsonlCache
 from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
 
 Messages = list[dict[str, Any]]
@@ -23,33 +25,12 @@ PREFIX_CACHE_MB = 256
 Batch = Callable[[list[Messages]], list[dict[str, Any]]]
 
 
-class GenerationCache:
-    """Append-only JSONL: ``{"index", "output", "prompt_tokens", "completion_tokens", "latency_s"}``."""
+class GenerationCache(JsonlCache):
+    """Generated answers on disk, keyed by the prompt's index: ``{"index", "output", "prompt_tokens",
+    "completion_tokens", "latency_s"}`` per line (a :class:`~tunesmith.core.jsonl.JsonlCache`)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.rows: dict[int, dict[str, Any]] = {}
-        if self.path.exists():
-            text = self.path.read_text(encoding="utf-8")
-            if text and not text.endswith("\n"):  # a line cut short by a crash: drop it before appending
-                text = text[: text.rfind("\n") + 1]
-                self.path.write_text(text, encoding="utf-8")
-            for line in text.splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash: that example is simply generated again
-                self.rows[int(row["index"])] = row
-
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Add rows and make them durable before returning."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                self.rows[int(row["index"])] = row
-            f.flush()
-            os.fsync(f.fileno())
+        super().__init__(path, key="index", what="generation cache entry")
 
 
 def generate_cached(
@@ -58,11 +39,14 @@ def generate_cached(
     """Answer every prompt not yet in ``cache`` in batches; return all rows in prompt order."""
     todo = [i for i in range(len(prompts)) if i not in cache.rows]
     with tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc=label, unit="ex", leave=False) as bar:
-        for start in range(0, len(todo), batch_size):
-            idx = todo[start : start + batch_size]
-            rows = batch_fn([prompts[i] for i in idx])
-            cache.append([{"index": i, **row} for i, row in zip(idx, rows, strict=True)])
-            bar.update(len(idx))
+        try:
+            for start in range(0, len(todo), batch_size):
+                idx = todo[start : start + batch_size]
+                rows = batch_fn([prompts[i] for i in idx])
+                cache.append([{"index": i, **row} for i, row in zip(idx, rows, strict=True)])
+                bar.update(len(idx))
+        finally:
+            cache.close()  # every row is on disk; the handle reopens on a later append
     return [cache.rows[i] for i in range(len(prompts))]
 
 
@@ -128,7 +112,7 @@ def reference_nll(model: Any, tok: Any, prompt: Messages, reference: str) -> tup
 
 
 class EndpointGenerator:
-    """One chat completion per prompt through the official openai SDK (latency measured per call)."""
+    """One chat completion per prompt through :func:`tunesmith.core.endpoints.make_client` (latency per call)."""
 
     def __init__(
         self,
@@ -141,15 +125,13 @@ class EndpointGenerator:
         concurrency: int = 8,
     ) -> None:
         """``concurrency``: requests in flight at once (a batch is answered by that many threads)."""
-        from openai import OpenAI
-
         key = os.environ.get(api_key_env)
         if not key:
             raise ConfigError(
                 f"candidate endpoint {model!r}: environment variable {api_key_env} is not set",
                 f"export {api_key_env}=... or set `api_key_env:` to the variable holding the key",
             )
-        self.client = OpenAI(base_url=base_url, api_key=key, max_retries=2)
+        self.client = make_client(base_url, key)
         self.model, self.base_url = model, base_url
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.extra = {"response_format": response_format} if response_format else {}
@@ -165,18 +147,22 @@ class EndpointGenerator:
             return list(pool.map(self._one, batch))
 
     def _one(self, msgs: Messages) -> dict[str, Any]:
-        start = time.perf_counter()
-        try:
-            resp = self.client.chat.completions.create(
+        def request() -> Any:
+            return self.client.chat.completions.create(
                 model=self.model,
                 messages=msgs,
                 max_tokens=self.max_new_tokens,
                 temperature=self.temperature,
                 **self.extra,
             )
-        except Exception as exc:  # the SDK raises many subclasses; each means this endpoint call failed
-            raise ServeError(
-                f"endpoint {self.base_url} model {self.model!r} failed: {exc}",
+
+        start = time.perf_counter()
+        try:
+            resp = call_with_retries(request)
+        except openai.OpenAIError as exc:
+            raise endpoint_error(
+                exc,
+                f"endpoint {self.base_url} model {self.model!r}",
                 "check base_url, model and the API key; cached answers are kept for a rerun",
             ) from exc
         usage = resp.usage

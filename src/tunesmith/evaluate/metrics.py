@@ -6,10 +6,11 @@ Per-example scores are floats in [0, 1] (``length_ratio`` excepted); corpus metr
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from typing import Any, Literal
+
+from tunesmith.core.replies import parse_json
 
 TaskType = Literal["json", "label", "text"]
 
@@ -39,7 +40,6 @@ PRIMARY: dict[str, str] = {"label": "accuracy", "json": "field_accuracy", "text"
 MAX_LABELS = 20
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 def normalize(text: str) -> str:
@@ -101,21 +101,6 @@ def rouge_l(pred: str, ref: str) -> float:
         return 0.0
     precision, recall = lcs / len(p), lcs / len(r)
     return 2 * precision * recall / (precision + recall)
-
-
-def parse_json(text: str) -> Any | None:
-    """The JSON value in ``text`` (whole text, a ```json fence, or the first ``{...}``), else None."""
-    candidates = [text.strip()]
-    candidates += [m.strip() for m in _FENCE.findall(text)]
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    for c in candidates:
-        try:
-            return json.loads(c)
-        except (json.JSONDecodeError, ValueError):
-            continue
-    return None
 
 
 def json_valid(pred: str) -> float:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tunesmith.core.pricing import PriceTable
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.pricing import PriceTable
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate.schema import CandidateResult, Comparison, CostSpeed, ExampleResult, MetricValue
 from tunesmith.evaluate.stats import (

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tunesmith.core.atomic import DurableLog, write_jsonl_atomic
+from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.errors import ServeError, TunesmithError
+from tunesmith.core.jsonl import DurableLog
 from tunesmith.serve.batch_schemas import BatchLineError, BatchRequestLine
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.deps import ServerContext

@@ -17,7 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tunesmith.augment.cache import request_key
+from tunesmith.augment.client import request_key
 
 
 def paraphrases(text: str, n: int) -> list[str]:

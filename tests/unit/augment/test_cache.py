@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.augment.cache import CachedResponse, RequestCache, request_key
+from tunesmith.augment.client import CachedResponse, RequestCache, request_key
 from tunesmith.core.errors import DatasetError
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -42,7 +42,7 @@ def test_torn_last_line_is_dropped_and_overwritten(tmp_path):
     reopened.put("k3", CachedResponse("three", 1, 1, "m"))
     reopened.close()
     final = RequestCache(path)
-    assert set(final._entries) == {"k1", "k3"} and final.torn_lines == 0
+    assert set(final.rows) == {"k1", "k3"} and final.torn_lines == 0
 
 
 def test_corrupt_complete_line_is_an_error_naming_the_line(tmp_path):

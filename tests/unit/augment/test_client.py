@@ -8,16 +8,10 @@ import time
 
 import pytest
 
-from tunesmith.augment.cache import RequestCache
-from tunesmith.augment.client import (
-    TeacherClient,
-    TeacherRequestError,
-    parse_retry_after,
-    query_price,
-    retry_delay,
-)
+from tunesmith.augment.client import RequestCache, TeacherClient, TeacherRequestError, query_price
 from tunesmith.augment.config import TeacherSettings
-from tunesmith.core.errors import ConfigError, ServeError
+from tunesmith.core.endpoints import parse_retry_after, retry_delay
+from tunesmith.core.errors import ConfigError, EndpointError
 
 MSGS = [{"role": "user", "content": "Tell me JSON please"}]
 
@@ -80,11 +74,11 @@ def test_retries_exhausted_fail_the_item_not_the_run(teacher, tmp_path):
 
 def test_bad_key_and_unknown_model_stop_the_run(teacher, tmp_path):
     teacher.fail_plan = [(401, {})]
-    with pytest.raises(ServeError, match="refused the API key") as info:
+    with pytest.raises(EndpointError, match="refused the API key") as info:
         asyncio.run(_complete(settings(teacher), RequestCache(tmp_path / "c.jsonl")))
     assert "OPENAI_API_KEY" in info.value.hint
     teacher.fail_plan = [(404, {})]
-    with pytest.raises(ServeError, match="model 'teacher-x' not found"):
+    with pytest.raises(EndpointError, match="model 'teacher-x' not found"):
         asyncio.run(_complete(settings(teacher), RequestCache(tmp_path / "c.jsonl")))
     assert len(teacher.requests) == 2  # no retries for either
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.evaluate.judge import combine_swapped, parse_score, parse_winner, reasoning_of
+from tunesmith.core.replies import parse_score
+from tunesmith.evaluate.judge_verdicts import combine_swapped, parse_winner, reasoning_of
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.augment.teacher_server import TeacherServer
-from tunesmith.core.errors import ServeError
+from tunesmith.core.errors import EndpointError
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig, JudgeSettings
 from tunesmith.evaluate.items import TestItem
-from tunesmith.evaluate.judging import run_judge
+from tunesmith.evaluate.judge_run import run_judge
 from tunesmith.evaluate.schema import CandidateResult, CostSpeed, ExampleResult
 
 
@@ -42,5 +42,5 @@ def test_a_judge_failing_on_every_example_is_an_error(tmp_path, monkeypatch):
     with TeacherServer() as server:
         cfg, items, result = setup(tmp_path, server.base_url)
         server.fail_plan = [(400, {})] * 3
-        with pytest.raises(ServeError, match="the judge failed on every example"):
+        with pytest.raises(EndpointError, match="the judge failed on every example"):
             run_judge(cfg, items, [result], [])

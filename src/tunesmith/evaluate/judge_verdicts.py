@@ -1,8 +1,8 @@
-"""LLM-as-judge through any OpenAI-compatible endpoint: pointwise 0-10 scores and pairwise A/B with swap.
+"""One judge model's verdicts through an OpenAI-compatible endpoint: pointwise 0-10 scores, pairwise A/B with swap.
 
 Parsing is robust and pure: the judge may answer JSON (``{"score": 7, "reasoning": ...}``), or text like
-``Score: 7``, ``7/10``, ``On a scale of 1-10: 8`` (:mod:`tunesmith.core.replies`), ``Winner: A``, ``[[B]]``
-or ``tie``. Unparseable replies are kept (raw) with no score.
+``Score: 7``, ``7/10``, ``On a scale of 1-10: 8`` (:func:`tunesmith.core.replies.parse_score`), ``Winner: A``,
+``[[B]]`` or ``tie``. Unparseable replies are kept (raw) with no score.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tunesmith.core.errors import ConfigError, ServeError
-from tunesmith.core.replies import find_score
+import openai
+
+from tunesmith.core.endpoints import call_with_retries, endpoint_error, make_client
+from tunesmith.core.errors import ConfigError
+from tunesmith.core.replies import parse_json, parse_score
 from tunesmith.evaluate.config import JudgeSettings
-from tunesmith.evaluate.metrics import parse_json
 
 _WINNER_PATTERNS = [
     re.compile(r"\[\[\s*(A|B|tie|C)\s*\]\]", re.IGNORECASE),
@@ -46,20 +48,6 @@ Answer A:
 Answer B:
 {b}
 Reply with JSON only: {{"reasoning": "<one or two sentences>", "winner": "A" | "B" | "tie"}}"""
-
-
-def parse_score(text: str) -> float | None:
-    """A 0-10 score from a judge reply (JSON ``score``/``rating``, else ``find_score``), clipped; None if absent."""
-    obj = parse_json(text)
-    if isinstance(obj, dict):
-        for key in ("score", "rating", "grade"):
-            value = obj.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return min(10.0, max(0.0, float(value)))
-            if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-                return min(10.0, max(0.0, float(value)))
-    score = find_score(text)
-    return None if score is None else min(10.0, max(0.0, score))
 
 
 def parse_winner(text: str) -> str | None:
@@ -118,11 +106,9 @@ class Verdict:
 
 
 class Judge:
-    """Calls the judge model with the official openai SDK."""
+    """Calls the judge model through :func:`tunesmith.core.endpoints.make_client` (its retry policy, EndpointError)."""
 
     def __init__(self, settings: JudgeSettings) -> None:
-        from openai import OpenAI
-
         key = os.environ.get(settings.api_key_env)
         if not key:
             raise ConfigError(
@@ -130,19 +116,23 @@ class Judge:
                 f"export {settings.api_key_env}=... (the judge endpoint's API key)",
             )
         self.settings = settings
-        self.client = OpenAI(base_url=settings.base_url, api_key=key, max_retries=1)
+        self.client = make_client(settings.base_url, key)
 
     def _ask(self, prompt: str) -> str:
-        try:
-            resp = self.client.chat.completions.create(
+        def request() -> Any:
+            return self.client.chat.completions.create(
                 model=self.settings.model,
                 messages=[{"role": "user", "content": prompt}],
                 temperature=0,
                 max_tokens=self.settings.max_tokens,
             )
-        except Exception as exc:  # openai raises many subclasses; all mean "the judge call failed"
-            raise ServeError(
-                f"judge {self.settings.base_url} model {self.settings.model!r} failed: {exc}",
+
+        try:
+            resp = call_with_retries(request)
+        except openai.OpenAIError as exc:
+            raise endpoint_error(
+                exc,
+                f"judge {self.settings.base_url} model {self.settings.model!r}",
                 "check judge.base_url, judge.model and the API key",
             ) from exc
         return resp.choices[0].message.content or ""

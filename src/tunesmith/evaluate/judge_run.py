@@ -5,10 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tunesmith.core.errors import ServeError
+from tunesmith.core.errors import EndpointError
 from tunesmith.evaluate.config import EvalConfig
 from tunesmith.evaluate.items import TestItem
-from tunesmith.evaluate.judge import Judge, Verdict
+from tunesmith.evaluate.judge_verdicts import Judge, Verdict
 from tunesmith.evaluate.schema import CandidateResult, Comparison, MetricValue
 from tunesmith.evaluate.stats import bootstrap_ci
 
@@ -52,7 +52,7 @@ def run_judge(
             comp.judge_pairwise = counts
     pool.shutdown()
     if failures and len(failures) == n * _calls_per_item(cfg, results, comparisons):
-        raise ServeError(f"the judge failed on every example: {failures[-1]}", "check the judge's base_url, "
+        raise EndpointError(f"the judge failed on every example: {failures[-1]}", "check the judge's base_url, "
                          "model and API key (judge.api_key_env)")
 
 
@@ -60,7 +60,7 @@ def _judged(call: Any, failures: list[str], *args: str) -> Verdict:
     """One judge call; a failure is recorded on the example (and counted) instead of ending the evaluation."""
     try:
         return call(*args)
-    except ServeError as exc:
+    except EndpointError as exc:
         failures.append(exc.message)
         return Verdict(reasoning=f"judge call failed: {exc.message}")
 
