@@ -20,18 +20,16 @@ encoding's ``char_to_token`` at the span edges instead of building Python offset
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from dataclasses import dataclass
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
-from tunesmith.core.errors import DatasetError, TunesmithError
+from tunesmith.core.errors import DatasetError
 from tunesmith.core.schema import ChatExample, Message, PreferenceExample
+from tunesmith.models.load import load_fast_tokenizer, model_context_length, prepare_tokenizer
 from tunesmith.models.template import tokenize_example, trained_char_spans
 
-DEFAULT_CONTEXT = 2048
 MAX_SHAPES = 4096  # conversation shapes whose skeleton is cached (bounded memory)
 MAX_PIECES = 65_536  # remembered piece token counts (~10 MB at most; cleared when full)
 _PROBES = ("  probe {i}\n  two lines\t ", "<think>\nx {i}\n</think>\n\nanswer {i} ")
@@ -138,10 +136,8 @@ class TokenCounter:
     """
 
     def __init__(self, model: str, tokenizer: Any = None, context: int | None = None) -> None:
-        from tunesmith.models.load import prepare_tokenizer
-
         self.model = model
-        self.tok = prepare_tokenizer(tokenizer) if tokenizer is not None else _load_tokenizer(model)
+        self.tok = prepare_tokenizer(tokenizer) if tokenizer is not None else load_fast_tokenizer(model)
         self.context = context or model_context_length(model, self.tok)
         specials = sorted({t for t in self.tok.all_special_tokens if t} | _added_special(self.tok), key=len)
         self._special_re = re.compile("|".join(re.escape(t) for t in reversed(specials))) if specials else None
@@ -339,46 +335,6 @@ def _trained_from_offsets(offsets: list[tuple[int, int]], spans: list[tuple[int,
     return n
 
 
-def _load_tokenizer(model: str) -> Any:
-    """The model's tokenizer; a plain fast tokenizer is built without ``AutoTokenizer``.
-
-    ``AutoTokenizer`` imports torch through ``transformers.configuration_utils`` (~300 MiB resident, most of
-    ``data validate``'s memory), while ``TokenizersBackend`` (what ``AutoTokenizer`` returns for a
-    ``tokenizer_config.json`` naming it or ``PreTrainedTokenizerFast``) does not. Other tokenizer classes go
-    through :func:`tunesmith.models.load.load_tokenizer`.
-    """
-    from tunesmith.models.load import load_tokenizer, prepare_tokenizer
-    from tunesmith.models.registry import resolve_model
-
-    path = Path(resolve_model(model))
-    try:
-        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
-    if (path / "tokenizer.json").is_file() and config.get("tokenizer_class") in (
-        "TokenizersBackend",
-        "PreTrainedTokenizerFast",
-    ):
-        from transformers.tokenization_utils_tokenizers import TokenizersBackend
-
-        return prepare_tokenizer(TokenizersBackend.from_pretrained(path))
-    return load_tokenizer(model)
-
-
 def _added_special(tok: Any) -> set[str]:
     decoder = getattr(tok, "added_tokens_decoder", {}) or {}
     return {t.content for t in decoder.values() if getattr(t, "special", False)}
-
-
-def model_context_length(model: str, tok: Any = None) -> int:
-    """The model's context window: ``max_position_embeddings`` from its config.json, else the tokenizer's."""
-    from tunesmith.models.registry import resolve_model
-
-    try:
-        cfg = json.loads((resolve_model(model) / "config.json").read_text(encoding="utf-8"))
-        if isinstance(cfg.get("max_position_embeddings"), int):
-            return cfg["max_position_embeddings"]
-    except (OSError, ValueError, TunesmithError):
-        pass
-    limit = getattr(tok, "model_max_length", None)
-    return limit if isinstance(limit, int) and limit < 1_000_000 else DEFAULT_CONTEXT

@@ -1,14 +1,16 @@
-"""Load a causal LM and its tokenizer from a resolved local directory."""
+"""Load a causal LM and its tokenizer from a resolved local directory (and a torch-free tokenizer for counting)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.errors import ModelError
+from tunesmith.core.errors import ModelError, TunesmithError
 from tunesmith.models.bundled import BUNDLED_NAME
 from tunesmith.models.registry import resolve_model
 
+DEFAULT_CONTEXT = 2048  # tokens, when neither config.json nor the tokenizer names a context window
 # ChatML, used only when a tokenizer ships no chat template of its own (e.g. a bare test tokenizer).
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') "
@@ -41,6 +43,41 @@ def prepare_tokenizer(tok: Any) -> Any:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def load_fast_tokenizer(model: str) -> Any:
+    """The model's tokenizer; a plain fast tokenizer is built without ``AutoTokenizer``.
+
+    ``AutoTokenizer`` imports torch through ``transformers.configuration_utils`` (~300 MiB resident, most of
+    ``data validate``'s memory), while ``TokenizersBackend`` (what ``AutoTokenizer`` returns for a
+    ``tokenizer_config.json`` naming it or ``PreTrainedTokenizerFast``) does not. Other tokenizer classes go
+    through :func:`load_tokenizer`.
+    """
+    path = Path(resolve_model(model))
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if (path / "tokenizer.json").is_file() and config.get("tokenizer_class") in (
+        "TokenizersBackend",
+        "PreTrainedTokenizerFast",
+    ):
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+        return prepare_tokenizer(TokenizersBackend.from_pretrained(path))
+    return load_tokenizer(model)
+
+
+def model_context_length(model: str, tok: Any = None) -> int:
+    """The model's context window: ``max_position_embeddings`` from its config.json, else the tokenizer's."""
+    try:
+        cfg = json.loads((resolve_model(model) / "config.json").read_text(encoding="utf-8"))
+        if isinstance(cfg.get("max_position_embeddings"), int):
+            return cfg["max_position_embeddings"]
+    except (OSError, ValueError, TunesmithError):
+        pass
+    limit = getattr(tok, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 1_000_000 else DEFAULT_CONTEXT
 
 
 def load_model_and_tokenizer(
