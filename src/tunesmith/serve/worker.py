@@ -21,6 +21,7 @@ from typing import Any
 
 from tunesmith.core.config import save_config
 from tunesmith.core.errors import TunesmithError
+from tunesmith.data.load import load_examples
 from tunesmith.serve.job_progress import ingest_progress, read_json, read_log, save_results_file
 from tunesmith.serve.mapping import (
     build_train_config,
@@ -290,8 +291,6 @@ def wandb_env(job: Any) -> dict[str, str]:
 
 def check_dataset(path: str | Path, kind: str) -> int:
     """The number of examples; raise DatasetError when the file does not load as ``kind`` (chat or preference)."""
-    from tunesmith.data.load import load_examples
-
     return len(load_examples(path, kind=kind))
 
 

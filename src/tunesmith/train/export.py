@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.atomic import atomic_dir
+from tunesmith.core.config import load_config
 from tunesmith.core.errors import TrainError
+from tunesmith.data.load import load_examples
+from tunesmith.models.generate import generate_ids
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.template import prompt_ids
+from tunesmith.train.config import TrainConfig
 
 
 @dataclass
@@ -40,9 +46,6 @@ def export_run(
     Raises:
         TrainError: ``run_dir`` is not a finished run.
     """
-    from tunesmith.core.config import load_config
-    from tunesmith.train.config import TrainConfig
-
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "run.json").exists() or not (run_dir / "config.yaml").exists():
         raise TrainError(
@@ -64,8 +67,6 @@ def merge_and_check(cfg: Any, run_dir: Path, out: Path, n_prompts: int, max_new_
     """Merge the adapter, save it, reload the saved model and compare greedy outputs on ``n_prompts``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunesmith.models.load import load_model_and_tokenizer
-
     tok = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
     model, _ = load_model_and_tokenizer(cfg.model, adapter=run_dir / "adapter", device="cpu")
     prompts = parity_prompt_ids(cfg, tok, n_prompts)
@@ -82,9 +83,6 @@ def merge_and_check(cfg: Any, run_dir: Path, out: Path, n_prompts: int, max_new_
 
 def parity_prompt_ids(cfg: Any, tok: Any, n: int) -> list[list[int]]:
     """Token ids of the first ``n`` prompts (the conversation before its last assistant turn)."""
-    from tunesmith.data.load import load_examples
-    from tunesmith.models.template import prompt_ids
-
     if n <= 0:
         return []
     examples = load_examples(cfg.valid_file or cfg.train_file, kind="chat")[:n]
@@ -98,7 +96,5 @@ def parity_prompt_ids(cfg: Any, tok: Any, n: int) -> list[list[int]]:
 
 def greedy(model: Any, tok: Any, ids: list[int], max_new_tokens: int) -> list[int]:
     """Greedy continuation token ids of one prompt."""
-    from tunesmith.models.generate import generate_ids
-
     model.eval()
     return generate_ids(model, tok, [ids], max_new_tokens)[0]

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import TrainError
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.registry import resolve_model
 from tunesmith.train.config import TrainConfig
 
 
@@ -139,8 +141,6 @@ def build_model(cfg: TrainConfig, longest_example: int) -> Any:
     """
     import torch
 
-    from tunesmith.models.load import load_model_and_tokenizer
-
     if cfg.method == "qlora":
         return build_qlora_model(cfg)
     torch.manual_seed(cfg.seed)
@@ -188,8 +188,6 @@ def build_qlora_model(cfg: TrainConfig) -> Any:
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    from tunesmith.models.registry import resolve_model
 
     quant = BitsAndBytesConfig(
         load_in_4bit=True,
