@@ -74,7 +74,7 @@ def prepare_dataset(cfg: DataConfig, tokenizer: Any = None, progress: bool = Fal
                 source, cfg, rejects=rejects, tokenizer=tokenizer, progress=progress, observe=keys.add
             )
             _refuse_unusable(scan.report)
-            keys.check(param="split.stratify")
+            keys.check(param="split.stratify", where="split.stratify:")
             plan = _plan(scan, keys, cfg)
             counts = _write_splits(source, scan, plan, rejects, tmp)
         files = _write_records(cfg, scan, plan, counts, tmp)

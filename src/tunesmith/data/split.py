@@ -97,11 +97,11 @@ class SplitKeys:
         key = (example.metadata or {}).get(self.cfg.group_by) if self.cfg.group_by else None
         self.groups.append(-1 if key is None else self._group_ids.setdefault(str(key), len(self._group_ids)))
 
-    def check(self, param: str = "stratify") -> None:
-        """Raise ConfigError when some example lacks the stratify key (``param`` names the flag or key)."""
+    def check(self, param: str = "stratify", where: str = "--stratify") -> None:
+        """Raise ConfigError when some example lacks the stratify key (``where``: the flag or config key)."""
         if self.missing:
             raise ConfigError(
-                f"--{param} {self.cfg.stratify}: {len(self.missing)} example(s) have no such key (lines "
+                f"{where} {self.cfg.stratify}: {len(self.missing)} example(s) have no such key (lines "
                 f"{', '.join(map(str, self.missing[:10]))})",
                 "add the metadata key to every example, or use --stratify label (the assistant answer)",
                 param=param,

@@ -131,7 +131,7 @@ def test_a_missing_source_is_an_error(tmp_path):
 
 
 def test_a_missing_stratify_key_names_the_config_key(source, tmp_path):
-    with pytest.raises(ConfigError, match=r"--split\.stratify topic: 2 example\(s\) have no such key") as info:
+    with pytest.raises(ConfigError, match=r"split\.stratify: topic: 2 example\(s\) have no such key") as info:
         rows = [_row(i, topic="x") for i in range(12)] + [_row(12), _row(13)]
         prepare_dataset(_cfg(_write(tmp_path / "s.jsonl", rows), tmp_path / "o", split={"stratify": "topic"}))
     assert info.value.param == "split.stratify"
