@@ -37,12 +37,14 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	# pytest exits 5 when it collected no test: that is a failure here, not a pass
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: no tests were collected"; exit 1; fi; exit $$rc
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/data_validate.py
