@@ -56,7 +56,7 @@ def costs_cmd(
     fine-tuned small one at 100k queries/day). Example: tunesmith costs --from-report runs/eval/report.json
     """
     from tunesmith.advise import costs
-    from tunesmith.advise.summary import roi_summary, roi_table
+    from tunesmith.cli.render.advise import roi_summary, roi_table
 
     inp = costs.RoiInput(large=costs.parse_workload(large, "--large"),
                          small=costs.parse_workload(small, "--small"), queries_per_day=queries_per_day,

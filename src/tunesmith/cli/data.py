@@ -30,10 +30,10 @@ def data_prepare(
 
     Example: tunesmith data prepare configs/data/sentiment.yaml --set split.seed=1
     """
+    from tunesmith.cli.render.data import prepared_lines
     from tunesmith.core.config import load_config
     from tunesmith.data.config import DataConfig
     from tunesmith.data.prepare import prepare_dataset
-    from tunesmith.data.render import prepared_lines
 
     result = prepare_dataset(load_config(DataConfig, config, set_), progress=True)
     for line in prepared_lines(result):
@@ -67,8 +67,8 @@ def data_validate(
     """
     import json as _json
 
+    from tunesmith.cli.render.data import validation_lines, validation_summary
     from tunesmith.data.checks import DataCheckConfig
-    from tunesmith.data.render import validation_lines, validation_summary
     from tunesmith.data.validate import validate_file
 
     report = validate_file(file, val, model=None if no_tokens else model, fmt=fmt,
@@ -102,7 +102,7 @@ def data_stats(
     logs_split: LogsSplitOpt = "conversation",
 ) -> None:
     """Roles, turns, token distributions (real tokenizer + chat template), trained tokens and cost."""
-    from tunesmith.data.render import histogram_lines, stats_table
+    from tunesmith.cli.render.data import histogram_lines, stats_table
     from tunesmith.data.stats import compute_stats, save_histogram_png
 
     options = _load_options(columns, logs_split)
@@ -197,8 +197,8 @@ def data_preview(
     fmt: FormatOpt = "auto",
 ) -> None:
     """Render examples with the model's chat template; trained tokens (loss mask) in bold green."""
+    from tunesmith.cli.render.data import preview_text
     from tunesmith.data.preview import preview_examples
-    from tunesmith.data.render import preview_text
 
     for p in preview_examples(file, model, n, fmt):
         console.rule(f"line {p.line}: {p.n_tokens} tokens, {p.n_trained} trained")

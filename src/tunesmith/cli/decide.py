@@ -32,8 +32,8 @@ def decide_cmd(
     Example: tunesmith decide --train t.jsonl --val v.jsonl --test x.jsonl --docs kb.jsonl --out runs/decide
     Then:    tunesmith deploy runs/decide/recipes/rag.yaml --alias kb-bot
     """
+    from tunesmith.cli.render.evaluate import ladder_table, report_table
     from tunesmith.core.config import load_config
-    from tunesmith.evaluate.summary import ladder_table, report_table
     from tunesmith.ladder.config import DecideConfig
     from tunesmith.ladder.run import run_decision
 

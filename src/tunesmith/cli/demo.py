@@ -144,8 +144,8 @@ def advise_and_check_data(cfg: DemoConfig, console: Console) -> None:
     """Step 1: the advice for the task profile; validation of every split; token stats and training cost."""
     from tunesmith.advise.decide import recommend
     from tunesmith.advise.profile import TaskProfile
+    from tunesmith.cli.render.data import histogram_lines, validation_lines, validation_summary
     from tunesmith.core.config import load_config
-    from tunesmith.data.render import histogram_lines, validation_lines, validation_summary
     from tunesmith.data.stats import compute_stats
     from tunesmith.data.validate import validate_file
 
@@ -196,7 +196,7 @@ def decide_config(cfg: DemoConfig, task: str) -> Any:
 
 def decide(cfg: DemoConfig, task: str, console: Console) -> Any:
     """Steps 2 and 3: the ladder on one task; prints the cheap rungs' table, the ladder and the recommendation."""
-    from tunesmith.evaluate.summary import ladder_table, report_table
+    from tunesmith.cli.render.evaluate import ladder_table, report_table
     from tunesmith.ladder.run import run_decision
 
     def show(event: str, payload: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tunesmith.cli.options import SetOption, console
-from tunesmith.cli.render import print_report
+from tunesmith.cli.render.evaluate import print_report
 
 
 def eval_cmd(

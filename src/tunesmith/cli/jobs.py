@@ -9,7 +9,7 @@ import typer
 
 from tunesmith.cli.jobs_client import JobSpec, call, make_client, submit_job
 from tunesmith.cli.options import ApiKeyOption, BaseUrlOption, console
-from tunesmith.cli.render import follow_job_progress
+from tunesmith.cli.render.jobs import follow_job_progress
 
 
 def jobs_create_cmd(

@@ -1,4 +1,4 @@
-"""Rich renderers the commands share: a fine-tuning job followed to its end, an evaluation report's summary."""
+"""A fine-tuning job followed to its end under a progress bar (`tunesmith jobs create|wait`)."""
 
 from __future__ import annotations
 
@@ -36,11 +36,3 @@ def follow_job_progress(client: Any, job_id: str) -> None:
     console.print(f"[green]succeeded[/] fine-tuned model: [bold]{job.fine_tuned_model}[/] "
                   f"({job.trained_tokens} trained tokens)")
 
-
-def print_report(report: Any) -> None:
-    """An evaluation report's table, its verdict and where the full report is."""
-    from tunesmith.evaluate.summary import report_table
-
-    console.print(report_table(report))
-    console.print(f"\n[bold]verdict:[/] {report.verdict}")
-    console.print(f"report: {report.config['output_dir']}/report.html and report.json")

@@ -1,9 +1,10 @@
-"""Terminal output for evaluations, gates and the decision ladder: rich tables built from plain results."""
+"""Terminal output for evaluations and the decision ladder: rich tables built from plain results."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
+from tunesmith.cli.options import console
 from tunesmith.evaluate.schema import EvalReport
 
 
@@ -55,3 +56,10 @@ def ladder_table(report: EvalReport) -> Table:
         )
     table.caption = "* significantly worse than the best (paired bootstrap, 95%)"
     return table
+
+
+def print_report(report: EvalReport) -> None:
+    """An evaluation report's table, its verdict and where the full report is."""
+    console.print(report_table(report))
+    console.print(f"\n[bold]verdict:[/] {report.verdict}")
+    console.print(f"report: {report.config['output_dir']}/report.html and report.json")
