@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.pricing import load_price_table
+from tunesmith.core.config import load_config
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.pricing import load_price_table
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig
 from tunesmith.evaluate.infer_schema import infer_schema
 from tunesmith.evaluate.items import TestItem, load_items
@@ -147,7 +148,6 @@ def eval_config(cfg: DecideConfig, train: Path, test: Path, rungs: list[Candidat
 
 def train_rung(cfg: DecideConfig, train: Path, val: Path | None) -> Path:
     """Train the LoRA fine-tune into ``output_dir/train`` (reused when it succeeded, resumed when interrupted)."""
-    from tunesmith.core.config import load_config
     from tunesmith.train.config import TrainConfig
     from tunesmith.train.run import run_training
     from tunesmith.train.setup import find_last_checkpoint

@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tunesmith.advise.costs import RoiInput, Workload, estimate_roi, parse_workload
-from tunesmith.core.pricing import load_price_table
 from tunesmith.advise.decide import recommend
 from tunesmith.advise.profile import TaskProfile
 from tunesmith.cli import app
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.pricing import load_price_table
 
 
 def test_few_examples_means_few_shot():
@@ -162,29 +162,3 @@ def _cand(name, kind, prompt_tokens, trained):
         "examples": [],
         "trained_tokens": trained,
     }
-
-
-@pytest.mark.parametrize(
-    ("content", "match"),
-    [
-        (None, r"missing\.yaml \(from --prices / `prices:`\): no such file"),
-        ("models: [unclosed\n", r"bad\.yaml is not valid YAML"),
-        ("- gpt-4o\n", r"expected a mapping with a `models:` key .* got a list"),
-        ("", r"expected a mapping with a `models:` key .* got nothing"),
-        ("models:\n  m:\n    as_of: x\n    input: -1\n", r"2 problem\(s\): models\.m\.input: .*models\.m\.output"),
-    ],
-)
-def test_price_file_errors_name_the_file_and_the_fix(tmp_path, content, match):
-    path = tmp_path / ("missing.yaml" if content is None else "bad.yaml")
-    if content is not None:
-        path.write_text(content)
-    with pytest.raises(ConfigError, match=match) as exc:
-        load_price_table(path)
-    assert exc.value.hint
-
-
-def test_price_file_from_the_environment_is_named_in_the_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("TUNESMITH_PRICES", str(tmp_path / "nope.yaml"))
-    with pytest.raises(ConfigError, match=r"nope\.yaml \(from \$TUNESMITH_PRICES\): no such file") as exc:
-        load_price_table()
-    assert "$TUNESMITH_PRICES" in exc.value.hint
