@@ -8,8 +8,8 @@ from tunesmith.core.records import Problem
 from tunesmith.core.schema import ChatExample, Message, PreferenceExample
 
 
-class ValidationSettings(BaseModel):
-    """Thresholds of the per-example and per-file checks (the ``validation`` section of a data config)."""
+class DataCheckConfig(BaseModel):
+    """Thresholds of the per-example and per-file checks (``data validate``; a data config's ``validation``)."""
 
     model_config = ConfigDict(extra="forbid")
     min_examples: int = Field(default=10, ge=0, description="Fewer valid examples than this is an error.")
@@ -25,21 +25,6 @@ class ValidationSettings(BaseModel):
         "model's context window); use your training max_seq_length.",
     )
     batch_size: int = Field(default=256, ge=1, description="Examples per batched tokenizer call.")
-
-
-class DataCheckConfig(ValidationSettings):
-    """Thresholds of ``tunesmith data validate``: the checks plus the duplicate index's settings."""
-
-    near_dup_threshold: float = Field(
-        default=0.85,
-        gt=0,
-        le=1,
-        description="Estimated Jaccard similarity "
-        "(word bigrams, MinHash) at which two examples are near-duplicates.",
-    )
-    num_perm: int = Field(
-        default=64, ge=8, le=256, description="MinHash permutations (memory: 4 bytes each per example)."
-    )
 
 
 def find_errors(example: ChatExample | PreferenceExample) -> list[Problem]:
@@ -114,7 +99,7 @@ def _preference_errors(example: PreferenceExample) -> list[Problem]:
     return problems
 
 
-def find_warnings(example: ChatExample | PreferenceExample, cfg: ValidationSettings) -> list[Problem]:
+def find_warnings(example: ChatExample | PreferenceExample, cfg: DataCheckConfig) -> list[Problem]:
     """Suspicious but trainable things about one example (response length, identical preferences)."""
     if isinstance(example, PreferenceExample):
         answers = [("preferred_output", i, m) for i, m in enumerate(example.preferred_output)]

@@ -6,14 +6,37 @@ import json
 from array import array
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.core.atomic import atomic_open
-from tunesmith.data.config import DedupSettings
 from tunesmith.data.formats import LoadOptions
 from tunesmith.data.near_dup import DuplicateGroups, DuplicateIndex
 from tunesmith.data.rejects import open_rejects
 from tunesmith.data.source import DataSource
+
+
+class DedupSettings(BaseModel):
+    """Which duplicates to drop (the first of each group is kept) and when two examples are near-duplicates."""
+
+    model_config = ConfigDict(extra="forbid")
+    exact: bool = Field(
+        default=True, description="Drop exact duplicates (same roles and contents), keeping the first."
+    )
+    near: bool = Field(
+        default=True,
+        description="Drop near-duplicates, keeping the first of each group. false keeps them, and the split "
+        "still puts each group in one split.",
+    )
+    threshold: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity (MinHash over word bigrams of normalised text, system "
+        "prompts left out) at which two examples are near-duplicates.",
+    )
+    num_perm: int = Field(
+        default=64, ge=8, le=256, description="MinHash permutations (memory: 2 bytes each per example)."
+    )
 
 
 class DedupResult(BaseModel):

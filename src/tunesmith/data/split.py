@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tunesmith.core.atomic import atomic_dir, sha256_file
 from tunesmith.core.errors import ConfigError, DatasetError
 from tunesmith.core.schema import ChatExample, PreferenceExample
+from tunesmith.data.dedup import DedupSettings
 from tunesmith.data.formats import LoadOptions
 from tunesmith.data.near_dup import DuplicateIndex, merge_pairs
 from tunesmith.data.source import DataSource
@@ -25,8 +26,8 @@ from tunesmith.data.source import DataSource
 SPLITS = ("train", "val", "test")
 
 
-class SplitSettings(BaseModel):
-    """How to split a dataset (the ``split`` section of a data config)."""
+class SplitConfig(BaseModel):
+    """How to split a dataset (``data split``; a data config's ``split``)."""
 
     model_config = ConfigDict(extra="forbid")
     train: float = Field(default=0.8, ge=0, le=1, description="Share of examples for training.")
@@ -46,16 +47,10 @@ class SplitSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> SplitSettings:
+    def _sum_to_one(self) -> SplitConfig:
         if abs(self.train + self.val + self.test - 1) > 1e-6:
             raise ValueError(f"train + val + test must be 1 (got {self.train + self.val + self.test:g})")
         return self
-
-
-class SplitConfig(SplitSettings):
-    """How ``tunesmith data split`` splits: the shares plus its duplicate index's threshold."""
-
-    threshold: float = Field(default=0.85, gt=0, le=1, description="Near-duplicate Jaccard threshold.")
 
 
 class SplitResult(BaseModel):
@@ -80,7 +75,7 @@ def stratum_of(example: ChatExample | PreferenceExample, key: str) -> str | None
 class SplitKeys:
     """Each example's stratum and ``group_by`` ids, collected while streaming (ints, not the examples)."""
 
-    def __init__(self, cfg: SplitSettings) -> None:
+    def __init__(self, cfg: SplitConfig) -> None:
         self.cfg = cfg
         self.labels = array("q")
         self.groups = array("q")  # -1: no group key
@@ -137,14 +132,17 @@ def split_dataset(
     return split_source(DataSource.of(path, fmt, options), cfg, out or path.with_name(f"{path.stem}_split"))
 
 
-def split_source(source: DataSource, cfg: SplitConfig, out: str | Path) -> SplitResult:
+def split_source(
+    source: DataSource, cfg: SplitConfig, out: str | Path, dedup: DedupSettings | None = None
+) -> SplitResult:
     """Split ``source`` into ``out``/{train,val,test}.jsonl + manifest.json, written atomically as one folder.
 
     Raises:
         DatasetError: the file has invalid records (split refuses to drop them silently).
         ConfigError: ``stratify`` names a key some examples lack.
     """
-    index, keys, bad = DuplicateIndex(cfg.threshold), SplitKeys(cfg), []
+    dedup = dedup or DedupSettings()
+    index, keys, bad = DuplicateIndex(dedup.threshold, dedup.num_perm), SplitKeys(cfg), []
     for rec in source.records():
         if rec.example is None:
             bad.append(rec)
@@ -161,7 +159,7 @@ def split_source(source: DataSource, cfg: SplitConfig, out: str | Path) -> Split
         "seed": cfg.seed,
         "ratios": {s: getattr(cfg, s) for s in SPLITS},
         "stratify": cfg.stratify,
-        "near_dup_threshold": cfg.threshold,
+        "near_dup_threshold": dedup.threshold,
         "n_groups": int(len(set(clusters))),
     }
     manifest["counts"] = _write(source, Path(out), assignment, manifest)
@@ -177,7 +175,7 @@ def _refuse_invalid(path: Path, bad: list) -> None:
         )
 
 
-def assign_splits(cluster_of: np.ndarray, labels: np.ndarray, cfg: SplitSettings) -> np.ndarray:
+def assign_splits(cluster_of: np.ndarray, labels: np.ndarray, cfg: SplitConfig) -> np.ndarray:
     """Split index (0 train, 1 val, 2 test) of every example; a duplicate cluster gets one split."""
     ratios = np.array([cfg.train, cfg.val, cfg.test])
     groups: dict[int, list[int]] = defaultdict(list)

@@ -20,14 +20,8 @@ from typing import Any
 
 from tunesmith.core.records import Record
 from tunesmith.core.schema import ChatExample, PreferenceExample
-from tunesmith.data.checks import (
-    DataCheckConfig,
-    ValidationSettings,
-    all_contents,
-    find_errors,
-    find_warnings,
-)
-from tunesmith.data.config import DataConfig, DedupSettings
+from tunesmith.data.checks import DataCheckConfig, all_contents, find_errors, find_warnings
+from tunesmith.data.config import DataConfig
 from tunesmith.data.formats import LoadOptions
 from tunesmith.data.near_dup import DuplicateIndex
 from tunesmith.data.progress import file_progress
@@ -48,7 +42,7 @@ class ValidationScan:
     the reading-order numbers of the records with errors (the ones written to the rejects file).
     """
 
-    cfg: ValidationSettings
+    cfg: DataCheckConfig
     counter: TokenCounter | None
     report: ValidationReport
     dups: DuplicateIndex
@@ -94,14 +88,8 @@ def validate_file(
         DatasetError: a file is missing or its format cannot be read at all.
         ModelError: ``model`` cannot be found locally.
     """
-    checks = config or DataCheckConfig()
     source = DataSource.of(path, fmt, options)
-    cfg = DataConfig(
-        source=source,
-        model=model,
-        validation=ValidationSettings(**checks.model_dump(include=set(ValidationSettings.model_fields))),
-        dedup=DedupSettings(threshold=checks.near_dup_threshold, num_perm=checks.num_perm),
-    )
+    cfg = DataConfig(source=source, model=model, validation=config or DataCheckConfig())
     val = DataSource.of(val_path, fmt, options) if val_path else None
     with ExitStack() as stack:
         rejects = stack.enter_context(open_rejects(rejects_path)) if rejects_path else None
