@@ -21,6 +21,7 @@ from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.errors import ServeError, TunesmithError
 from tunesmith.core.jsonl import DurableLog
 from tunesmith.serve.batch_schemas import BatchLineError, BatchRequestLine
+from tunesmith.serve.chat import complete
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.deps import ServerContext
 from tunesmith.serve.schemas import error_body
@@ -184,8 +185,6 @@ class BatchRunner:
 
     async def answer(self, line: BatchRequestLine) -> dict[str, Any]:
         """One output line: the chat completion, or the error it got, under the line's ``custom_id``."""
-        from tunesmith.serve.routes.chat import complete
-
         try:
             body = ChatCompletionCreate.model_validate(line.body)
             if body.stream:

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from tunesmith.serve.batcher import Batcher, ContinuousBatcher, GenRequest
+from tunesmith.serve.chat import ContextLengthError, token_budget
 from tunesmith.serve.chat_schemas import ChatCompletionCreate
 from tunesmith.serve.inference import ModelHost, Sampling, Target
-from tunesmith.serve.routes.chat import ContextLengthError, token_budget
 from tunesmith.serve.tools import parse_tool_calls, template_supports_tools
 
 HI = [{"role": "user", "content": "hi"}]
