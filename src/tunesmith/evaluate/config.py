@@ -26,7 +26,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tunesmith.core.config import format_validation_errors
+from tunesmith.core.config import apply_override, format_validation_errors, validate_config
 from tunesmith.core.errors import ConfigError
 from tunesmith.evaluate.metrics import ALL_METRICS
 from tunesmith.evaluate.retrieval import RagSettings
@@ -237,8 +237,6 @@ def build_compare_config(
     Raises:
         ConfigError: a bad candidate spec or override, or every validation error at once.
     """
-    from tunesmith.core.config import apply_override, validate_config
-
     data: dict[str, object] = {
         "test_file": str(test),
         "output_dir": str(out),

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from tunesmith.core.endpoints import call_with_retries, endpoint_error, make_client
 from tunesmith.core.errors import ConfigError
 from tunesmith.core.jsonl import JsonlCache
+from tunesmith.core.schema import ChatExample
 from tunesmith.models.template import IGNORE_INDEX, prompt_ids, tokenize_example
 
 Messages = list[dict[str, Any]]
@@ -93,8 +94,6 @@ def reference_nll(model: Any, tok: Any, prompt: Messages, reference: str) -> tup
     """Teacher-forced mean NLL (nats/token) of the reference answer's tokens only, and their count."""
     import torch
     import torch.nn.functional as F
-
-    from tunesmith.core.schema import ChatExample
 
     example = ChatExample.model_validate({"messages": [*prompt, {"role": "assistant", "content": reference}]})
     tokenized = tokenize_example(tok, example)

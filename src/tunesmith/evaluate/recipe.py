@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.core.atomic import write_text_atomic
+from tunesmith.core.config import load_config
 from tunesmith.core.errors import ConfigError
 from tunesmith.evaluate.items import TestItem, fixed_shots, load_items, nearest_by_question
 from tunesmith.evaluate.retrieval import RagSettings
@@ -153,8 +154,6 @@ def load_recipe(path: Path) -> Recipe:
     Raises:
         ConfigError: missing file, bad YAML or invalid fields (all listed).
     """
-    from tunesmith.core.config import load_config
-
     if not Path(path).is_file():
         raise ConfigError(f"recipe {path} does not exist", "pass a recipe YAML written by `tunesmith decide`")
     return load_config(Recipe, Path(path))

@@ -10,6 +10,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from tunesmith.core.atomic import atomic_dir
 from tunesmith.core.errors import ModelError
 
 BUNDLED_NAME = "smollm2-135m-instruct"
@@ -44,8 +45,6 @@ def convert_bundled(target: Path) -> Path:
     """De-quantise the bundled GGUF into a plain safetensors checkpoint at ``target`` (atomically)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tunesmith.core.atomic import atomic_dir
 
     gguf = bundled_gguf_path()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
