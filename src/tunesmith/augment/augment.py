@@ -13,14 +13,13 @@ import json
 import re
 from typing import Any
 
-from tunesmith.augment.cache import CachedResponse, RequestCache
-from tunesmith.augment.client import TeacherClient, TeacherRequestError
+from tunesmith.augment.client import CachedResponse, RequestCache, TeacherClient, TeacherRequestError
 from tunesmith.augment.config import AugmentConfig, cache_path, rejects_path
-from tunesmith.augment.near_dup import NearDupIndex
 from tunesmith.augment.report import RunReport, check_example, load_sources
 from tunesmith.augment.runner import Job, run_jobs
 from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.schema import ChatExample
+from tunesmith.data.near_dup import NearDupIndex
 
 PARAPHRASE_VERSION = "paraphrase-v1"
 REWRITE_VERSION = "rewrite-v1"
@@ -49,7 +48,7 @@ def run_augment(cfg: AugmentConfig, *, show_progress: bool = True) -> RunReport:
     Raises:
         DatasetError: the input has invalid records (all are listed).
         ConfigError: the API key variable is not set.
-        ServeError: the teacher endpoint rejects the key or does not know the model.
+        EndpointError: the teacher endpoint rejects the key or does not know the model.
     """
     sources = load_sources(cfg.input)
     cache = RequestCache(cache_path(cfg.teacher, cfg.output))

@@ -18,17 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.augment.cache import CachedResponse, RequestCache
-from tunesmith.augment.client import TeacherClient
+from tunesmith.augment.client import CachedResponse, RequestCache, TeacherClient
 from tunesmith.augment.config import DistillConfig, cache_path, rejects_path
-from tunesmith.augment.near_dup import NearDupIndex
 from tunesmith.augment.report import RunReport, check_example
 from tunesmith.augment.runner import Job, run_jobs
+from tunesmith.core import replies
 from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.errors import ConfigError, DatasetError
-from tunesmith.core.replies import find_score
 from tunesmith.data.formats import detect_format
 from tunesmith.data.load import load_numbered_examples
+from tunesmith.data.near_dup import NearDupIndex
 
 DISTILL_VERSION = "distill-v1"
 JUDGE_VERSION = "judge-v1"
@@ -55,7 +54,7 @@ def run_distill(cfg: DistillConfig, *, show_progress: bool = True) -> RunReport:
     Raises:
         DatasetError: the prompts file is missing, empty, or has bad lines (all are listed).
         ConfigError: the JSON schema is invalid, or the API key variable is not set.
-        ServeError: the endpoint rejects the key or does not know the model.
+        EndpointError: the endpoint rejects the key or does not know the model.
     """
     schema = load_json_schema(cfg.json_schema) if cfg.json_schema else None
     prompts = read_prompts(cfg.prompts, cfg.system)
@@ -178,9 +177,8 @@ def schema_problem(answer: str, schema: dict) -> str | None:
 
 
 def parse_score(text: str) -> float | None:
-    """The judge's 1-10 score (:func:`~tunesmith.core.replies.find_score`); None if absent or outside 1..10."""
-    score = find_score(text)
-    return score if score is not None and 1 <= score <= 10 else None
+    """The judge's 1-10 score (:func:`tunesmith.core.replies.parse_score`); None if absent or outside 1..10."""
+    return replies.parse_score(text, low=1, high=10, clip=False)
 
 
 def judge_job(messages: list[dict[str, Any]]) -> Job:
