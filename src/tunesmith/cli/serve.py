@@ -8,12 +8,17 @@ from typing import Annotated
 import typer
 
 from tunesmith.cli.options import DataDirOption, DbUrlOption, SetOption, console
+from tunesmith.core.config import apply_override, validate_config
+from tunesmith.serve.settings import ServeSettings, keys_from_env
+
+_SERVE = ServeSettings.model_fields  # the flags' defaults
 
 
 def serve_cmd(
-    host: Annotated[str, typer.Option("--host", help="Interface (non-loopback: needs keys).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    data_dir: DataDirOption = Path("tunesmith-data"),
+    host: Annotated[str, typer.Option("--host", help="Interface (non-loopback: needs keys).")]
+    = _SERVE["host"].default,
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = _SERVE["port"].default,
+    data_dir: DataDirOption = _SERVE["data_dir"].default,
     api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted Bearer key (repeatable; "
                                                       "also $TUNESMITH_API_KEYS, comma-separated).")] = None,
     database_url: DbUrlOption = None,
@@ -29,9 +34,7 @@ def serve_cmd(
 
     Example: tunesmith serve --port 8000 --api-key sk-local-123 --set batch_window_ms=5
     """
-    from tunesmith.core.config import apply_override
     from tunesmith.serve.server import run_server
-    from tunesmith.serve.settings import ServeSettings, keys_from_env
 
     data = {"host": host, "port": port, "data_dir": str(data_dir), "database_url": database_url,
             "api_keys": list(api_key or []) + keys_from_env()}
@@ -39,16 +42,11 @@ def serve_cmd(
         data["base_models"] = list(model)
     for item in set_ or []:
         apply_override(data, item)
-    settings = _validated(ServeSettings, data)
+    settings = validate_config(ServeSettings, data, "tunesmith serve",
+                               "fix the flags listed (`tunesmith serve --help`)")
     console.print(f"tunesmith serve on http://{settings.host}:{settings.port}/v1 (data: {settings.data_dir}, "
                   f"auth: {'on' if settings.api_keys else 'off'})")
     run_server(settings)
-
-
-def _validated(model_cls, data: dict):
-    from tunesmith.core.config import validate_config
-
-    return validate_config(model_cls, data, "tunesmith serve", "fix the flags listed (`tunesmith serve --help`)")
 
 
 def deploy_cmd(
@@ -56,7 +54,7 @@ def deploy_cmd(
                                          "train` run directory, or a recipe YAML (`tunesmith decide` writes "
                                          "one per rung), to point the alias at.")],
     alias: Annotated[str, typer.Option("--alias", help="The stable name clients use as model=.")],
-    data_dir: DataDirOption = Path("tunesmith-data"),
+    data_dir: DataDirOption = _SERVE["data_dir"].default,
     database_url: DbUrlOption = None,
     require_report: Annotated[Path | None, typer.Option("--require-report", help="Only deploy if this "
                                                         "evaluation report passes the gate.")] = None,
@@ -91,7 +89,7 @@ def deploy_cmd(
 
 def rollback_cmd(
     alias: Annotated[str, typer.Argument(help="The alias to point back at its previous target.")],
-    data_dir: DataDirOption = Path("tunesmith-data"),
+    data_dir: DataDirOption = _SERVE["data_dir"].default,
     database_url: DbUrlOption = None,
 ) -> None:
     """Restore an alias's previous target (recorded like a deploy).
