@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.pricing import PriceTable, load_price_table
 from tunesmith.core.atomic import sha256_file, write_json_atomic, write_text_atomic
 from tunesmith.core.config import save_config
 from tunesmith.core.errors import ConfigError, EvalError
+from tunesmith.core.pricing import PriceTable, load_price_table
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
 from tunesmith.evaluate.candidates import recipe_for, resolve_run, resolve_schema
@@ -71,7 +71,7 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
         if c
     ]
     if cfg.judge is not None:
-        from tunesmith.evaluate.judging import run_judge
+        from tunesmith.evaluate.judge_run import run_judge
 
         run_judge(cfg, items, results, comparisons)
     first = comparisons[0] if comparisons else None
