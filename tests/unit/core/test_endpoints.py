@@ -69,6 +69,12 @@ def test_an_unreachable_endpoint_is_an_endpoint_error_naming_it():
         raise endpoint_error(info.value, f"the API at {port}", "check --base-url")
 
 
+def test_any_other_sdk_error_still_names_the_endpoint():
+    with pytest.raises(EndpointError, match=r"teacher at test failed: OpenAIError: no body") as info:
+        raise endpoint_error(openai.OpenAIError("no body"), "teacher at test", "retry later")
+    assert info.value.hint == "retry later" and info.value.code == "endpoint_error"
+
+
 def test_the_async_client_follows_the_same_policy():
     async def run(base_url):
         client = make_async_client(base_url, "k")
