@@ -8,7 +8,6 @@ config models; only a flag typed on the command line overrides the YAML. Precede
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ import typer
 from pydantic import BaseModel
 
 from tunesmith.augment.config import DISTILL_TEMPERATURE, AugmentConfig, DistillConfig, TeacherSettings
-from tunesmith.cli.options import SetOption, console
+from tunesmith.cli.options import SetOption, as_override, console
 from tunesmith.core.config import load_config
 
 _TEACHER = TeacherSettings.model_fields
@@ -52,11 +51,6 @@ def _typed(ctx: typer.Context, param: str) -> bool:
     return source is not None and source.name != "DEFAULT"
 
 
-def _override(key: str, value: Any) -> str:
-    """A ``--set`` string carrying ``value`` exactly (JSON is YAML, so a model named `no` stays a string)."""
-    return f"{key}={json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)}"
-
-
 def load_teacher_config(ctx: typer.Context, model_cls: type[BaseModel], source: Path, source_key: str,
                         flags: dict[str, str], set_: list[str] | None) -> Any:
     """``model_cls`` from ``source`` (a config YAML, or the data file for ``source_key``), the typed flags and
@@ -70,8 +64,8 @@ def load_teacher_config(ctx: typer.Context, model_cls: type[BaseModel], source: 
     if not is_yaml and not _typed(ctx, "teacher"):
         raise typer.BadParameter("required unless the first argument is a config YAML that sets teacher.model",
                                  param_hint="'--teacher'")
-    overrides = [] if is_yaml else [_override(source_key, source)]
-    overrides += [_override(key, ctx.params[param]) for param, key in flags.items() if _typed(ctx, param)]
+    overrides = [] if is_yaml else [as_override(source_key, source)]
+    overrides += [as_override(key, ctx.params[param]) for param, key in flags.items() if _typed(ctx, param)]
     return load_config(model_cls, source if is_yaml else None, [*overrides, *(set_ or [])])
 
 

@@ -9,6 +9,7 @@ import typer
 
 from tunesmith.cli.options import ColumnsOpt, FormatOpt, LogsSplitOpt, ModelOpt, SetOption, console
 from tunesmith.core.errors import TunesmithError
+from tunesmith.models.bundled import BUNDLED_NAME
 
 
 def _load_options(columns: str | None, logs_split: str):
@@ -45,7 +46,7 @@ def data_validate(
     val: Annotated[Path | None, typer.Option("--val", help="Validation file: checked too, and for "
                                              "train/val leakage (exact and near-duplicates across "
                                              "files).")] = None,
-    model: ModelOpt = "smollm2-135m-instruct",
+    model: ModelOpt = BUNDLED_NAME,
     no_tokens: Annotated[bool, typer.Option("--no-tokens", help="Skip tokenizer checks (context length, "
                                             "special tokens, zero trained tokens).")] = False,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per example (default: "
@@ -91,7 +92,7 @@ def data_validate(
 
 def data_stats(
     file: Annotated[Path, typer.Argument(help="Dataset file.")],
-    model: ModelOpt = "smollm2-135m-instruct",
+    model: ModelOpt = BUNDLED_NAME,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs for the training-token/cost estimate.")] = 3,
     price_model: Annotated[str | None, typer.Option("--price-model", help="Price-table entry to cost "
                                                     "(default: the model's own; gpt-4o-mini is "
@@ -192,7 +193,7 @@ def data_convert(
 
 def data_preview(
     file: Annotated[Path, typer.Argument(help="Dataset file.")],
-    model: ModelOpt = "smollm2-135m-instruct",
+    model: ModelOpt = BUNDLED_NAME,
     n: Annotated[int, typer.Option("-n", help="How many examples.")] = 3,
     fmt: FormatOpt = "auto",
 ) -> None:

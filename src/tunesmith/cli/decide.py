@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tunesmith.cli.options import SetOption, console
+from tunesmith.cli.options import SetOption, as_override, console
 
 
 def decide_cmd(
@@ -39,7 +39,7 @@ def decide_cmd(
 
     flags = {"train_file": train, "val_file": val, "test_file": test, "data_file": data, "docs": docs,
              "output_dir": out, "budget_minutes": budget_minutes, "max_steps": max_steps}
-    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
+    overrides = [as_override(k, v) for k, v in flags.items() if v is not None] + list(set_ or [])
     cfg = load_config(DecideConfig, config, overrides)
 
     def show(event: str, payload) -> None:

@@ -295,7 +295,7 @@ def demo_cmd(
     from tunesmith.core.config import load_config
 
     console = options.console
-    cfg = load_config(DemoConfig, None, [f"output_dir={out}", *(set_ or [])])
+    cfg = load_config(DemoConfig, None, [options.as_override("output_dir", out), *(set_ or [])])
     result = run_demo(cfg, console)
     console.rule("[bold]done")
     console.print(f"total {result.seconds / 60:.1f} min; report: {result.report_html}")

@@ -12,12 +12,13 @@ from typing import Annotated
 import typer
 
 from tunesmith.cli.options import ApiKeyOption, BaseUrlOption, console
+from tunesmith.models.bundled import BUNDLED_NAME
 
 
 def jobs_create_cmd(
     training_file: Annotated[Path, typer.Argument(help="Training data (OpenAI chat JSONL; DPO JSONL with "
                                                   "--method dpo).")],
-    model: Annotated[str, typer.Option("--model", help="Base model.")] = "smollm2-135m-instruct",
+    model: Annotated[str, typer.Option("--model", help="Base model.")] = BUNDLED_NAME,
     validation_file: Annotated[Path | None, typer.Option("--validation-file", help="Validation.")] = None,
     suffix: Annotated[str | None, typer.Option("--suffix", help="Added to the model's name.")] = None,
     method: Annotated[str, typer.Option("--method", help="supervised or dpo.")] = "supervised",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,3 +42,9 @@ DbUrlOption = Annotated[str | None, typer.Option("--database-url", help="SQLAlch
 BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="API base URL, e.g. "
                                                    "http://127.0.0.1:8000/v1 (default: OpenAI's).")]
 ApiKeyOption = Annotated[str | None, typer.Option("--api-key", help="API key (default: $OPENAI_API_KEY).")]
+
+
+def as_override(key: str, value: Any) -> str:
+    """A ``--set`` string carrying a flag's ``value`` exactly (JSON is YAML, so a path or model named `no`,
+    `1e3` or `a: b` stays a string)."""
+    return f"{key}={json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)}"
