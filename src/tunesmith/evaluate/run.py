@@ -23,6 +23,7 @@ from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
 from tunesmith.evaluate.candidates import recipe_for, resolve_run, resolve_schema
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig
+from tunesmith.evaluate.embeddings import semantic_similarity
 from tunesmith.evaluate.generate import (
     EndpointGenerator,
     GenerationCache,
@@ -34,7 +35,11 @@ from tunesmith.evaluate.infer_schema import is_json_answer, unwrap_answer
 from tunesmith.evaluate.items import TestItem, load_items
 from tunesmith.evaluate.recipe import Recipe, RecipePrompter
 from tunesmith.evaluate.regression import RegressionSuite, check_case, load_suite
+from tunesmith.evaluate.report.html import render_html
+from tunesmith.evaluate.retrieval import hit_rate
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.structured import grammar_for
 
 
 def run_evaluation(cfg: EvalConfig) -> EvalReport:
@@ -196,8 +201,6 @@ class _Backend:
 
     def loaded(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            from tunesmith.models.load import load_model_and_tokenizer
-
             adapter = self.run.adapter if self.run else None
             model, tok = load_model_and_tokenizer(self.model_name, adapter=adapter, device=self.cfg.device)
             if adapter is not None:
@@ -292,15 +295,11 @@ def candidate_recipe(cfg: EvalConfig, spec: CandidateSpec, train: list[TestItem]
 
 def grammar_of(response_format: dict[str, Any] | None) -> str | None:
     """The llguidance grammar of a response_format (compiled and checked once per candidate)."""
-    from tunesmith.models.structured import grammar_for
-
     return grammar_for(response_format) if response_format else None
 
 
 def retrieval_hit_rate(passages: list[list[Any]], items: list[TestItem]) -> float | None:
     """Share of test questions whose source document (``metadata.source``) is among the retrieved passages."""
-    from tunesmith.evaluate.retrieval import hit_rate
-
     gold = [it.meta.get("source") for it in items]
     if not any(gold):
         return None
@@ -313,8 +312,6 @@ def model_scores(
     """Scores that need a model: embedding similarity, and reference NLL (local candidates only)."""
     extra: dict[str, list[float]] = {}
     if "semantic_similarity" in metrics:
-        from tunesmith.evaluate.embeddings import semantic_similarity
-
         extra["semantic_similarity"] = semantic_similarity([r["output"] for r in rows], refs)
     if backend.local and ({"nll", "perplexity"} & set(metrics)):
         model, tok = backend.loaded()
@@ -352,8 +349,6 @@ def _named(results: list[CandidateResult], name: str) -> CandidateResult:
 
 def save_report(report: EvalReport, cfg: EvalConfig) -> None:
     """Write ``report.json``, ``report.html`` and the resolved ``config.yaml`` into the output directory."""
-    from tunesmith.evaluate.report.html import render_html
-
     write_json_atomic(cfg.output_dir / "report.json", report.model_dump(mode="json"))
     write_text_atomic(cfg.output_dir / "report.html", render_html(report))
     save_config(cfg, cfg.output_dir / "config.yaml")
