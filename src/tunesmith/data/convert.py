@@ -41,7 +41,19 @@ def convert_file(
     options: LoadOptions | None = None,
     rejects: str | Path | None = None,
 ) -> ConvertResult:
-    """Convert ``path`` to format ``to``, writing JSONL to ``out`` (default: ``NAME.TO.jsonl`` beside it).
+    """Convert ``path`` to ``to`` (default out: ``NAME.TO.jsonl`` beside it): the CLI's form of :func:`convert_source`.
+
+    Raises:
+        DatasetError: unknown target format or unreadable input.
+    """
+    path = Path(path)
+    out = Path(out) if out else path.with_name(f"{path.stem}.{to}.jsonl")
+    rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
+    return convert_source(DataSource.of(path, fmt, options), to, out, rejects)
+
+
+def convert_source(source: DataSource, to: str, out: Path, rejects: Path) -> ConvertResult:
+    """Write ``source`` as format ``to`` to ``out`` (JSONL); what ``to`` cannot express goes to ``rejects``.
 
     Raises:
         DatasetError: unknown target format or unreadable input.
@@ -50,13 +62,10 @@ def convert_file(
         raise DatasetError(
             f"--to {to!r}: cannot write this format", f"use one of {', '.join(WRITERS)}", param="to"
         )
-    path = Path(path)
-    out = Path(out) if out else path.with_name(f"{path.stem}.{to}.jsonl")
-    rejects = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
     reasons: Counter = Counter()
     written = invalid = 0
     with atomic_open(out) as fo, open_rejects(rejects) as fr:
-        for rec in DataSource.of(path, fmt, options).records():
+        for rec in source.records():
             obj, reason = (
                 WRITERS[to](rec.example) if rec.example is not None else (None, f"invalid: {rec.error}")
             )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.core.errors import ConfigError
 from tunesmith.core.pricing import load_price_table
@@ -58,7 +58,7 @@ class CostLine(BaseModel):
 
 
 class DataStats(BaseModel):
-    """The result of :func:`compute_stats`."""
+    """The result of :func:`source_stats`."""
 
     path: str
     model: str
@@ -76,6 +76,18 @@ class DataStats(BaseModel):
     )
 
 
+class StatsSettings(BaseModel):
+    """What ``data stats`` counts with and costs: the tokenizer's model, the epochs, the price-table entry."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(default=BUNDLED_NAME, description="Model whose tokenizer and chat template count tokens.")
+    epochs: int = Field(default=3, description="Training epochs for the token and cost estimate (>= 1).")
+    price_model: str | None = Field(
+        default=None, description="Price-table entry to cost (default: the model's own); gpt-4o-mini is shown too."
+    )
+    bins: int = Field(default=12, ge=1, description="Bins of the tokens-per-example histogram.")
+
+
 def compute_stats(
     path: str | Path,
     model: str = BUNDLED_NAME,
@@ -87,30 +99,39 @@ def compute_stats(
     progress: bool = False,
     bins: int = 12,
 ) -> DataStats:
-    """Stream ``path`` and summarise it.
+    """Stream ``path`` and summarise it: the CLI's file-and-flags form of :func:`source_stats`.
+
+    Raises:
+        ConfigError: ``epochs`` below 1. DatasetError: the file cannot be read. ModelError: the model is not
+            available locally.
+    """
+    if epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: must be at least 1", "pass e.g. --epochs 3", param="epochs")
+    settings = StatsSettings(model=model, epochs=epochs, price_model=price_model, bins=bins)
+    return source_stats(DataSource.of(path, fmt, options), settings, tokenizer=tokenizer, progress=progress)
+
+
+def source_stats(
+    source: DataSource, settings: StatsSettings, tokenizer: Any = None, progress: bool = False
+) -> DataStats:
+    """Stream ``source`` and summarise it: roles, turns, tokens and trained tokens per example, and the cost.
 
     Args:
-        path: a dataset file (any supported format).
-        model: the model whose tokenizer counts tokens.
-        epochs: training epochs for the token/cost estimate.
-        price_model: price-table entry to cost (default: ``model``'s own entry), shown with gpt-4o-mini.
-        fmt: file format (``auto`` detects it).
-        options: format options.
-        tokenizer: an already loaded tokenizer (skips loading).
+        source: the dataset (any supported format).
+        settings: the tokenizer's model, epochs, price-table entry and histogram bins.
+        tokenizer: an already loaded tokenizer for ``settings.model`` (skips loading).
         progress: show a progress bar.
-        bins: histogram bins.
 
     Raises:
         DatasetError: the file cannot be read. ModelError: the model is not available locally.
     """
-    if epochs < 1:
-        raise ConfigError(f"--epochs {epochs}: must be at least 1", "pass e.g. --epochs 3", param="epochs")
-    counter = TokenCounter(model, tokenizer)
+    counter = TokenCounter(settings.model, tokenizer)
     roles: Counter = Counter()
     turns, tokens, trained = array("i"), array("i"), array("i")
     n_invalid, batch = 0, []
-    with file_progress(Path(path), f"counting {Path(path).name}", enabled=progress) as advance:
-        for rec in DataSource.of(path, fmt, options).records():
+    path = source.path
+    with file_progress(path, f"counting {path.name}", enabled=progress) as advance:
+        for rec in source.records():
             advance(len(rec.raw) + 1)
             if rec.example is None:
                 n_invalid += 1
@@ -122,20 +143,20 @@ def compute_stats(
             if len(batch) >= 256:
                 _count(counter, batch, tokens, trained)
         _count(counter, batch, tokens, trained)
-    billed = int(sum(tokens)) * epochs
-    hist, edges = _histogram(np.asarray(tokens), bins)
+    billed = int(sum(tokens)) * settings.epochs
+    hist, edges = _histogram(np.asarray(tokens), settings.bins)
     return DataStats(
         path=str(path),
-        model=model,
+        model=settings.model,
         n_examples=len(turns),
         n_invalid=n_invalid,
         roles=dict(roles),
         turns=Distribution.of(turns),
         tokens=Distribution.of(tokens),
         trained_tokens=Distribution.of(trained),
-        epochs=epochs,
+        epochs=settings.epochs,
         billed_tokens=billed,
-        costs=estimate_costs(billed, price_model or model),
+        costs=estimate_costs(billed, settings.price_model or settings.model),
         histogram=[(float(edges[i]), float(edges[i + 1]), int(c)) for i, c in enumerate(hist)],
     )
 
