@@ -23,6 +23,7 @@ from tunesmith.core.config import save_config
 from tunesmith.core.errors import DatasetError
 from tunesmith.data.config import DataConfig
 from tunesmith.data.dedup import duplicate_drops
+from tunesmith.data.near_dup import DuplicateGroups
 from tunesmith.data.rejects import RejectWriter, open_rejects
 from tunesmith.data.report import ValidationReport
 from tunesmith.data.source import DataSource
@@ -66,16 +67,13 @@ def prepare_dataset(cfg: DataConfig, tokenizer: Any = None, progress: bool = Fal
         ConfigError: ``split.stratify`` names a key some examples lack.
         ModelError: ``cfg.model`` cannot be found locally.
     """
-    source = cfg.source
-    keys = SplitKeys(cfg.split)
+    source, keys = cfg.source, SplitKeys(cfg.split)
     with atomic_dir(cfg.output_dir) as tmp:
         with open_rejects(tmp / REJECTS) as rejects:
-            scan = validate_source(
-                source, cfg, rejects=rejects, tokenizer=tokenizer, progress=progress, observe=keys.add
-            )
-            _refuse_unusable(scan.report)
-            keys.check(param="split.stratify", where="split.stratify:")
-            plan = _plan(scan, keys, cfg)
+            scan = _validate(source, cfg, rejects, keys, tokenizer, progress)
+            groups = scan.dups.groups()
+            drops = duplicate_drops(groups, cfg.dedup)
+            plan = _split(groups, drops, keys, cfg)
             counts = _write_splits(source, scan, plan, rejects, tmp)
         files = _write_records(cfg, scan, plan, counts, tmp)
     return PreparedDataset(
@@ -86,24 +84,33 @@ def prepare_dataset(cfg: DataConfig, tokenizer: Any = None, progress: bool = Fal
     )
 
 
-def _refuse_unusable(report: ValidationReport) -> None:
-    """Raise when a file-level error (too few valid examples) makes the data unusable; record errors are dropped."""
-    fatal = [i for i in report.errors if i.line is None]
+def _validate(
+    source: DataSource, cfg: DataConfig, rejects: RejectWriter, keys: SplitKeys, tokenizer: Any, progress: bool
+) -> ValidationScan:
+    """The validation pass (records with errors go to ``rejects``); raise when the data is unusable as a whole.
+
+    Record-level errors only drop their record; a file-level error (too few valid examples) or a stratify key
+    that some examples lack stops the run.
+    """
+    scan = validate_source(source, cfg, rejects=rejects, tokenizer=tokenizer, progress=progress, observe=keys.add)
+    fatal = [i for i in scan.report.errors if i.line is None]
     if fatal:
         raise DatasetError(
-            "; ".join(f"{i.file}: {i.message}" for i in fatal),
-            fatal[0].hint or "fix the source file",
+            "; ".join(f"{i.file}: {i.message}" for i in fatal), fatal[0].hint or "fix the source file"
         )
+    keys.check(param="split.stratify", where="split.stratify:")
+    return scan
 
 
-def _plan(scan: ValidationScan, keys: SplitKeys, cfg: DataConfig) -> _Plan:
-    """Drop duplicates (cfg.dedup), then deal the kept examples' leak-free groups to the splits (cfg.split)."""
-    groups = scan.dups.groups()
-    drops = duplicate_drops(groups, cfg.dedup)
-    kept = np.array([i for i in range(len(scan.dups)) if i not in drops], dtype=np.int64)
+def _split(groups: DuplicateGroups, drops: dict, keys: SplitKeys, cfg: DataConfig) -> _Plan:
+    """Deal the kept examples' leak-free groups (duplicates, ``split.group_by``) to train, val and test."""
+    n = len(groups.cluster_of)
+    keep = np.ones(n, dtype=bool)
+    keep[list(drops)] = False
+    kept = np.flatnonzero(keep)
     clusters = keys.clusters(groups.cluster_of)
     labels = np.frombuffer(keys.labels, dtype=np.int64) if len(keys.labels) else np.zeros(0, np.int64)
-    split_of = np.full(len(scan.dups), -1, dtype=np.int8)
+    split_of = np.full(n, -1, dtype=np.int8)
     if len(kept):
         split_of[kept] = assign_splits(clusters[kept], labels[kept], cfg.split)
     return _Plan(drops, split_of, int(len(set(clusters[kept].tolist()))))
