@@ -36,6 +36,7 @@ from tunesmith.models.prefill import (
     past_cache,
     plan_groups,
 )
+from tunesmith.models.ranked import rank_documents, ranked_answers
 from tunesmith.models.structured import GrammarMask
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
@@ -95,6 +96,8 @@ class Engine:
         self.steps_run = 0
         self.prefilled_tokens = 0  # prompt tokens run through the model
         self.reused_tokens = 0  # prompt tokens taken from the prefix cache instead
+        self.ranked = 0  # requests answered by ranking their grammar's few documents (models/ranked.py)
+        self.answer_ids: dict[str, list[list[int]] | None] = {}  # per grammar (models/ranked.py)
 
     @property
     def rows(self) -> int:
@@ -115,6 +118,11 @@ class Engine:
         for req in reqs:
             self._start(req)
         self._share_prefixes(reqs)
+        ranked = [(r, a) for r in reqs if (a := ranked_answers(self, r))]
+        if ranked:
+            rank_documents(self, ranked)
+        finished = {id(r) for r, _ in ranked}
+        reqs = [r for r in reqs if id(r) not in finished]
         hits = [self.prefixes.longest(r.adapter, r.prompt) for r in reqs]  # (entry, shared length) each
         self.reused_tokens += sum(k for _, k in hits)
         for group in plan_groups([len(r.prompt) - k for r, (_, k) in zip(reqs, hits, strict=True)]):
@@ -134,14 +142,14 @@ class Engine:
                 continue
             have = self.prefixes.longest(adapter, group[0].prompt[: k + 1])
             if (len(group) - 1) * (k - have[1]) > FORWARD_COST_TOKENS:
-                self._forward([group[0].prompt[:k]], [adapter], [have])
+                self.forward([group[0].prompt[:k]], [adapter], [have])
 
     def _prefill(self, reqs: list[EngineRequest], hits: list[tuple[Any, int]]) -> None:
         """One forward over ``reqs``' prompts (their first ``hits`` tokens from the prefix cache); their rows
         join the running batch with their first token chosen."""
         import torch
 
-        out, mask = self._forward([r.prompt for r in reqs], [r.adapter for r in reqs], hits)
+        out, mask = self.forward([r.prompt for r in reqs], [r.adapter for r in reqs], hits)
         rows = torch.tensor([i for i, r in enumerate(reqs) for _ in range(r.rows)], device=self.device)
         cache = out.past_key_values
         if len(rows) != len(reqs):
@@ -155,13 +163,21 @@ class Engine:
         for i, req in enumerate(reqs):
             tokens = self._choose(req, logits[i : i + 1].expand(req.rows, -1))
             self.last = torch.cat([self.last, tokens.to(self.device)])
-            if self._record(req, tokens.tolist()):
+            if self.record(req, tokens.tolist()):
                 done.append(req)
         self._drop(done)
 
-    def _forward(self, prompts: list[list[int]], adapters: list[str | None], hits: list[tuple[Any, int]]) -> Any:
+    def forward(
+        self,
+        prompts: list[list[int]],
+        adapters: list[str | None],
+        hits: list[tuple[Any, int]],
+        keep: int = 1,
+        remember: bool = True,
+    ) -> Any:
         """Prefill ``prompts`` in one forward, the first ``k`` tokens of each from its ``(entry, k)`` hit in the
-        prefix cache; every prompt's cache is kept for reuse. Returns the output and the (rows, seq) mask."""
+        prefix cache; each prompt's cache is kept for reuse if ``remember``; logits of the last ``keep``
+        positions. Returns the output and the (rows, seq) mask."""
         import torch
 
         width = max(len(p) - k for p, (_, k) in zip(prompts, hits, strict=True))
@@ -181,10 +197,11 @@ class Engine:
                 position_ids=(mask_t.cumsum(-1) - 1).clamp(min=0)[:, past_width:],  # (rows, width)
                 past_key_values=past_cache(hits) if past_width else None,
                 use_cache=True,
-                logits_to_keep=1,
+                logits_to_keep=keep,
                 **adapter_kwargs(model, adapters),
             )
-        for i, (p, adapter) in enumerate(zip(prompts, adapters, strict=True) if self.prefixes.max_bytes else []):
+        kept = zip(prompts, adapters, strict=True) if remember and self.prefixes.max_bytes else []
+        for i, (p, adapter) in enumerate(kept):
             cols = mask_t[i].nonzero()[:, 0]
             layers = out.past_key_values.layers
             self.prefixes.add(adapter, p, [(x.keys[i : i + 1, :, cols], x.values[i : i + 1, :, cols]) for x in layers])
@@ -228,7 +245,7 @@ class Engine:
             chosen = self._choose(req, logits[start : start + req.rows])
             tokens.append(chosen)
             start += req.rows
-            if self._record(req, chosen.tolist()):
+            if self.record(req, chosen.tolist()):
                 done.append(req)
         self.last = torch.cat(tokens).to(self.device)
         self.steps_run += 1
@@ -261,7 +278,7 @@ class Engine:
 
         return torch.tensor([req.prompt + row for row in req.out])  # (rows, prompt + generated)
 
-    def _record(self, req: EngineRequest, tokens: list[int]) -> bool:
+    def record(self, req: EngineRequest, tokens: list[int]) -> bool:
         """Append one step's tokens; whether the request is finished."""
         import torch
 

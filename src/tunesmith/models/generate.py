@@ -59,6 +59,10 @@ class LogprobRecorder:
         self._prev = torch.log_softmax(scores.float(), dim=-1)
         return scores
 
+    def hold(self, logprobs: Any) -> None:
+        """Make ``logprobs`` (rows, vocab) the pending step, as a call before a token is chosen would."""
+        self._prev = logprobs
+
     def resolve(self, chosen: Any) -> list[StepLogprob] | None:
         """Record the tokens chosen at the pending step (one per row); returns them, or None if none pending."""
         if self._prev is None:

@@ -109,3 +109,85 @@ class GrammarMask:
             llt.apply_token_bitmask_inplace(rows, self.mask[live])
             scores[live] = rows
         return scores
+
+
+# A schema with this many allowed documents or fewer is answered by ranking them all (see ``finite_answers``).
+MAX_RANKED_ANSWERS = 64
+
+
+def finite_answers(grammar: str, limit: int = MAX_RANKED_ANSWERS) -> list[str] | None:
+    """Every document a JSON-schema grammar allows, when they are few; None when the set is open or large.
+
+    Greedy decoding under a grammar mask picks the most likely *first token* and is then committed to it: with
+    the answers ``"negative"``, ``"neutral"`` and ``"positive"`` it scores one token, not the answers. When the
+    schema allows at most ``limit`` documents (enums, consts, booleans, null, and objects and ``anyOf`` built
+    from them), the engine scores each whole document instead and returns the most likely one (the exact
+    maximum under the grammar, which is what temperature 0 asks for). The documents are written in the
+    grammar's layout (``JSON_LAYOUT``: ``json.dumps``'s separators, properties in schema order); the engine
+    still checks each against the grammar before ranking.
+    """
+    spec = json.loads(grammar).get("grammars", [{}])
+    schema = spec[0].get("json_schema") if len(spec) == 1 else None
+    if not isinstance(schema, dict):
+        return None
+    values = schema_values(schema, limit)
+    if values is None:
+        return None
+    return [json.dumps(v, ensure_ascii=False, separators=(", ", ": ")) for v in values]
+
+
+def schema_values(schema: Any, limit: int) -> list[Any] | None:
+    """The values a (sub)schema allows when they are at most ``limit``, else None (open, large or not understood)."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return [schema["const"]]
+    if "enum" in schema:
+        values = list(schema["enum"])
+        return values if len(values) <= limit else None
+    if "anyOf" in schema or "oneOf" in schema:
+        return union_values(schema.get("anyOf") or schema.get("oneOf"), limit)
+    kind = schema.get("type")
+    if kind == "boolean":
+        return [True, False]
+    if kind == "null":
+        return [None]
+    if kind == "object":
+        return object_values(schema, limit)
+    return None
+
+
+def union_values(options: Any, limit: int) -> list[Any] | None:
+    """The values of ``anyOf``/``oneOf`` options, each finite, without repeats."""
+    if not isinstance(options, list):
+        return None
+    values: list[Any] = []
+    for option in options:
+        part = schema_values(option, limit)
+        if part is None:
+            return None
+        values.extend(v for v in part if v not in values)
+    return values if len(values) <= limit else None
+
+
+def object_values(schema: dict[str, Any], limit: int) -> list[Any] | None:
+    """Every object of a closed schema whose properties are all required and all finite (cartesian product)."""
+    props = schema.get("properties") or {}
+    if schema.get("additionalProperties", True) is not False or set(schema.get("required", [])) != set(props):
+        return None
+    objects: list[dict[str, Any]] = [{}]
+    for name, sub in props.items():
+        values = schema_values(sub, limit)
+        if values is None or len(objects) * len(values) > limit:
+            return None
+        objects = [{**o, name: v} for o in objects for v in values]
+    return objects
+
+
+def accepted_by(tok: Any, grammar: str, n_vocab: int, ids: list[int]) -> bool:
+    """Whether the grammar accepts ``ids`` as a whole document (the end token, if last, included)."""
+    import llguidance
+
+    matcher = llguidance.LLMatcher(ll_tokenizer(tok, n_vocab), grammar, log_level=0)
+    body = ids[:-1] if ids and ids[-1] == tok.eos_token_id else ids
+    return matcher.consume_tokens(body) and matcher.is_accepting() and not matcher.is_error()

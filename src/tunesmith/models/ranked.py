@@ -1,0 +1,98 @@
+"""Greedy structured output over a few allowed documents: score each whole document, answer the most likely.
+
+Token-by-token decoding under a grammar mask commits to the most likely *first token*: with the answers
+``{"sentiment": "negative"}``, ``"neutral"`` and ``"positive"`` the choice is made on one token, and the rest of
+each answer never counts. When a schema allows only a few documents (:func:`finite_answers`), the engine scores
+every one of them after the prompt (the sum of the model's own token log probabilities, end token included) and
+answers the best: the exact most likely document under the grammar, which is what greedy decoding approximates.
+On the sentiment example's 200 test sentences this lifts the structured rung from 0.495 to 0.590 accuracy
+(docs/generation.md). It applies to greedy requests with one row, no penalties and no stop strings; sampling
+and open schemas decode token by token as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tunesmith.models.prefill import FORWARD_COST_TOKENS, plan_groups
+from tunesmith.models.structured import accepted_by, finite_answers
+
+if TYPE_CHECKING:
+    from tunesmith.models.engine import Engine, EngineRequest
+
+RANK_ROWS = 16  # (prompt, document) rows scored per forward: bounds the (rows, positions, vocab) logits
+
+
+def ranked_answers(engine: Engine, req: EngineRequest) -> list[list[int]] | None:
+    """The token ids (end token included) of every document ``req``'s grammar allows that fits its budget, when
+    they are few and ``req`` is greedy with one row and no penalties or stop strings; else None."""
+    if req.grammar is None or req.temperature > 0 or req.rows != 1 or req.penalties or req.stop:
+        return None
+    if req.grammar not in engine.answer_ids:
+        engine.answer_ids[req.grammar] = answer_ids(engine, req.grammar)
+    fitting = [a for a in engine.answer_ids[req.grammar] or [] if len(a) <= req.max_new_tokens]
+    return fitting or None
+
+
+def answer_ids(engine: Engine, grammar: str) -> list[list[int]] | None:
+    """:func:`finite_answers` tokenized with the end token appended, each checked against the grammar."""
+    texts = finite_answers(grammar)
+    tok, eos = engine.tok, engine.tok.eos_token_id
+    if not texts or eos is None:
+        return None
+    n_vocab = engine.model_fn().config.vocab_size
+    ids = [tok.encode(t, add_special_tokens=False) + [eos] for t in texts]
+    return [a for a in ids if accepted_by(tok, grammar, n_vocab, a)] or None
+
+
+def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[int]]]]) -> None:
+    """Answer each request with the most likely of its documents; the chosen tokens are recorded and streamed
+    as decoding would, and the requests finish.
+
+    Prompts go into the prefix cache first (grouped forwards, as prefill does) where that is cheaper than
+    repeating them once per document; then every (prompt, document) row is scored, ``RANK_ROWS`` rows per
+    forward, whatever request or adapter it belongs to.
+    """
+    import torch
+
+    from tunesmith.models.engine import finish_request
+
+    remember_prompts(engine, ranked)
+    hits = {id(r): engine.prefixes.longest(r.adapter, r.prompt) for r, _ in ranked}
+    rows = [(r, a) for r, answers in ranked for a in answers]
+    best: dict[int, tuple[float, list[int], Any]] = {}  # per request: score, document, its (len, vocab) logp
+    for start in range(0, len(rows), RANK_ROWS):
+        chunk = rows[start : start + RANK_ROWS]
+        keep = max(len(a) for _, a in chunk) + 1  # rows are left padded: every document ends in the last column
+        seqs, adapters = [r.prompt + a for r, a in chunk], [r.adapter for r, _ in chunk]
+        out, _ = engine.forward(seqs, adapters, [hits[id(r)] for r, _ in chunk], keep, remember=False)
+        logp = torch.log_softmax(out.logits.float(), dim=-1)  # (rows, keep, vocab)
+        for i, (r, a) in enumerate(chunk):
+            steps = logp[i, keep - len(a) - 1 : keep - 1]  # step j predicts a[j]
+            score = float(steps.gather(1, torch.tensor(a, device=steps.device)[:, None]).sum())
+            if id(r) not in best or score > best[id(r)][0]:  # ties: the first document in schema order
+                best[id(r)] = (score, a, steps.clone() if r.recorder is not None else None)
+    for req, _ in ranked:
+        _, answer, logp = best[id(req)]
+        for j, token in enumerate(answer):
+            if req.recorder is not None:
+                req.recorder.hold(logp[j : j + 1])
+            engine.record(req, [token])
+            if req.recorder is not None:
+                req.recorder.resolve(torch.tensor([token]))  # no-op when the streamer already resolved it
+        engine.ranked += 1
+        finish_request(req)
+
+
+def remember_prompts(engine: Engine, ranked: list[tuple[EngineRequest, list[list[int]]]]) -> None:
+    """Prefill, into the prefix cache, the prompts that would otherwise be repeated once per document."""
+    if not engine.prefixes.max_bytes:
+        return
+    need, hits = [], []
+    for req, answers in ranked:
+        hit = engine.prefixes.longest(req.adapter, req.prompt)
+        if (len(answers) - 1) * (len(req.prompt) - 1 - hit[1]) > FORWARD_COST_TOKENS:
+            need.append(req)
+            hits.append(hit)
+    for group in plan_groups([len(r.prompt) - k for r, (_, k) in zip(need, hits, strict=True)]):
+        engine.forward([need[i].prompt for i in group], [need[i].adapter for i in group], [hits[i] for i in group])
