@@ -33,6 +33,7 @@ from tunesmith.evaluate.generate import (
 )
 from tunesmith.evaluate.infer_schema import is_json_answer, unwrap_answer
 from tunesmith.evaluate.items import TestItem, load_items
+from tunesmith.evaluate.judge_run import run_judge
 from tunesmith.evaluate.recipe import Recipe, RecipePrompter
 from tunesmith.evaluate.regression import RegressionSuite, check_case, load_suite
 from tunesmith.evaluate.report.html import render_html
@@ -76,8 +77,6 @@ def run_evaluation(cfg: EvalConfig) -> EvalReport:
         if c
     ]
     if cfg.judge is not None:
-        from tunesmith.evaluate.judge_run import run_judge
-
         run_judge(cfg, items, results, comparisons)
     first = comparisons[0] if comparisons else None
     queries = S.break_even(_named(results, first.finetuned), _named(results, first.baseline), table) if first else None
