@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tunesmith.serve.batcher import inference_threads
+from tunesmith.serve.engines import inference_threads
 
 REPO = Path(__file__).resolve().parent.parent
 PEERS = (REPO.parent / "shared" / "bench").resolve()

@@ -20,10 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunesmith import __version__
 from tunesmith.core.errors import TunesmithError
-from tunesmith.serve.batcher import build_batcher
 from tunesmith.serve.batches import BatchRunner
 from tunesmith.serve.dashboard.routes import install_dashboard
 from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
+from tunesmith.serve.engines import build_batcher
 from tunesmith.serve.inference import ModelHost
 from tunesmith.serve.limits import BodyLimitMiddleware
 from tunesmith.serve.routes import aliases, batches, chat, files, jobs, models

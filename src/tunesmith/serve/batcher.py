@@ -157,58 +157,6 @@ class Batcher:
             r.future.set_result(res)
 
 
-def build_batcher(host: ModelHost, settings: Any) -> Any:
-    """The inference queue ``settings.engine`` names, torch using ``settings.inference_threads`` (0: cores - 1)."""
-    import os
-
-    import torch
-
-    # Prompts are tokenized one at a time in request threads beside the model thread; the tokenizer's own
-    # thread pool (batch encodes only) would compete with torch's threads for the same cores.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    torch.set_num_threads(inference_threads(settings.inference_threads))
-    log.info(
-        "chat engine: %s, max %d rows, %d torch threads of %d usable cores, TOKENIZERS_PARALLELISM=%s",
-        settings.engine,
-        settings.max_batch_size,
-        torch.get_num_threads(),
-        usable_cores(),
-        os.environ["TOKENIZERS_PARALLELISM"],
-    )
-    if settings.engine == "static":
-        return Batcher(host, settings.max_batch_size, settings.batch_window_ms)
-    if settings.engine == "vllm":  # untested here (no GPU, no vllm): see serve/vllm_batcher.py
-        from tunesmith.serve.vllm_batcher import VllmBatcher
-
-        return VllmBatcher(settings)
-    return ContinuousBatcher(host, settings.max_batch_size, prefix_cache_mb=settings.prefix_cache_mb)
-
-
-def inference_threads(setting: int) -> int:
-    """torch intra-op threads for generation: ``setting``, or (0) every usable core but one.
-
-    One core is left to the HTTP server and tokenization: OpenMP workers spin-wait for each other at every
-    matmul, so one that loses its core to another thread stalls every operator (docs/generation.md, Threads).
-    """
-    return setting or max(1, usable_cores() - 1)
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup v2 CPU quota."""
-    import math
-    import os
-    from pathlib import Path
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota: the affinity mask is the limit
-    return cores
-
-
 def completions_usage(prompt_tokens: int, completions: list[Completion]) -> dict[str, int]:
     """OpenAI ``usage`` for one request (the prompt counted once, as OpenAI does for ``n`` > 1)."""
     done = sum(c.n_tokens for c in completions)

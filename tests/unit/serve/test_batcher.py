@@ -81,7 +81,7 @@ def test_greedy_with_n_choices_repeats_the_one_greedy_answer(batcher, tiny_model
 def test_torch_threads_leave_one_usable_core_unless_set():
     import os
 
-    from tunesmith.serve.batcher import inference_threads, usable_cores
+    from tunesmith.serve.engines import inference_threads, usable_cores
 
     assert 1 <= usable_cores() <= (os.cpu_count() or 1)
     assert inference_threads(0) == max(1, usable_cores() - 1)

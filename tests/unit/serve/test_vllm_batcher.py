@@ -15,7 +15,7 @@ HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is importable here: the missing-package error cannot happen")
 def test_choosing_vllm_without_the_package_says_how_to_get_it(tmp_path):
-    from tunesmith.serve.batcher import build_batcher
+    from tunesmith.serve.engines import build_batcher
     from tunesmith.serve.inference import ModelHost
     from tunesmith.serve.settings import ServeSettings
 
