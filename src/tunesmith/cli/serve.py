@@ -24,6 +24,9 @@ def serve_cmd(
     database_url: DbUrlOption = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Base model to offer (repeatable; default: bundled smollm2-135m-instruct).")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Chat engine: continuous (batching on this machine), static, or vllm (GPU; needs the "
+        "vllm package, docs/generation.md).")] = _SERVE["engine"].default,
     set_: SetOption = None,
 ) -> None:
     """Serve an OpenAI-compatible API: files, fine-tuning jobs, chat completions, models, aliases.
@@ -32,12 +35,13 @@ def serve_cmd(
     Jobs train in a subprocess (`tunesmith train`); queued jobs survive restarts and running jobs resume
     from their last checkpoint. Walkthrough: docs/server.md.
 
-    Example: tunesmith serve --port 8000 --api-key sk-local-123 --set batch_window_ms=5
+    Examples: tunesmith serve --port 8000 --api-key sk-local-123 --set batch_window_ms=5
+              tunesmith serve --engine vllm   (on a GPU machine with the vllm package)
     """
     from tunesmith.serve.server import run_server
 
     data = {"host": host, "port": port, "data_dir": str(data_dir), "database_url": database_url,
-            "api_keys": list(api_key or []) + keys_from_env()}
+            "api_keys": list(api_key or []) + keys_from_env(), "engine": engine}
     if model:
         data["base_models"] = list(model)
     for item in set_ or []:

@@ -53,3 +53,10 @@ def test_invalid_price_file_from_the_environment_fails_data_stats_cleanly(tmp_pa
     proc = run_wide("data", "stats", str(data), TUNESMITH_PRICES=str(prices))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "is not valid YAML" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_an_unknown_serve_engine_names_the_choices_before_anything_starts(tmp_path):
+    proc = run_wide("serve", "--engine", "tgi", "--data-dir", str(tmp_path / "serve"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "engine: Input should be 'continuous', 'static' or 'vllm'" in proc.stderr and "hint:" in proc.stderr
+    assert not (tmp_path / "serve").exists()
