@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import re
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 from tunesmith.core.atomic import sha256_file, write_json_atomic, write_text_atomic
 from tunesmith.core.config import save_config
 from tunesmith.core.errors import ConfigError, EvalError
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.pricing import PriceTable, load_price_table
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
@@ -278,7 +278,7 @@ def evaluate_candidate(
         worst=S.worst_examples(examples, primary, cfg.worst_k),
         regression=regression,
         examples=examples,
-        loss_curve=_read_metrics(run.metrics_file) if run and run.metrics_file else None,
+        loss_curve=read_jsonl(run.metrics_file, skip_bad=True) if run and run.metrics_file else None,
         trained_tokens=run.trained_tokens if run else None,
         json_schema=recipe.json_schema,
         retrieval_hit_rate=hits,
@@ -330,16 +330,6 @@ def run_suite(cfg: EvalConfig, spec: CandidateSpec, backend: _Backend, suite: Re
         fails = check_case(case, row["output"])
         cases.append({"prompt": case.prompt, "output": row["output"], "passed": not fails, "failures": fails})
     return RegressionResult(pass_rate=sum(c["passed"] for c in cases) / len(cases), cases=cases)
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def _named(results: list[CandidateResult], name: str) -> CandidateResult:

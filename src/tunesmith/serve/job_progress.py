@@ -4,13 +4,13 @@ file."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from tunesmith.core.atomic import atomic_open
+from tunesmith.core.jsonl import parse_lines, split_torn_tail
 from tunesmith.serve.mapping import checkpoint_model_name, fine_tuned_model_name, results_csv
 from tunesmith.store import repo
 from tunesmith.store.db import Database
@@ -45,14 +45,10 @@ def read_new_rows(path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
     """Complete JSON lines of ``path`` after the first ``skip``; returns (rows, lines seen in total)."""
     if not path.exists():
         return [], skip
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    complete = [ln for ln in lines if ln.endswith("\n")]  # a line still being written is read next tick
-    rows = []
-    for ln in complete[skip:]:
-        with contextlib.suppress(json.JSONDecodeError):
-            rows.append(json.loads(ln))
-    return rows, len(complete)
+    complete, _ = split_torn_tail(path.read_bytes())  # a line still being written is read next tick
+    text = complete.decode("utf-8", errors="replace")
+    rows = [row for lineno, row in parse_lines(path, text, skip_bad=True) if lineno > skip]
+    return rows, text.count("\n")
 
 
 def estimate_finish(row: dict[str, Any]) -> int | None:

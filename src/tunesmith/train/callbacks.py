@@ -12,6 +12,8 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_callback import ProgressCallback as HfProgressCallback
 
+from tunesmith.core.jsonl import read_jsonl
+
 # Trainer's log keys -> the run directory's metric names (OpenAI's fine-tuning metric names).
 METRIC_NAMES = {
     "loss": "train_loss",
@@ -29,10 +31,8 @@ METRIC_NAMES = {
 
 def last_elapsed(path: Path) -> float:
     """The ``elapsed_s`` of the last row of an existing metrics.jsonl (0 if none), to continue on resume."""
-    if not path.exists():
-        return 0.0
-    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return float(json.loads(rows[-1]).get("elapsed_s", 0.0)) if rows else 0.0
+    rows = read_jsonl(path, skip_bad=True)
+    return float(rows[-1].get("elapsed_s", 0.0)) if rows else 0.0
 
 
 class MetricsCallback(TrainerCallback):
