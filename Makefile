@@ -37,6 +37,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	# pytest exits 5 when it collected no test: that is a failure here, not a pass
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
@@ -44,6 +45,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
 bench: setup

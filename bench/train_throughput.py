@@ -177,8 +177,10 @@ def main() -> None:
     flags = ", ".join(f"{k} {'yes' if capability[k] else 'no'}" for k in ("avx512_bf16", "amx_bf16", "amx_tile"))
     print(f"CPU: {capability['cpu']} ({flags}); CUDA: {capability['cuda'] or 'none'}")
     print(f"precision for every pipeline: {precision} (tunesmith precision: auto; bf16 only where native)")
-    print(f"tunesmith batches: {'packed rows' if ours['packing'] else 'length-grouped padding'}, "
-          f"attention {ours['attention']} (TrainConfig defaults)")
+    print(
+        f"tunesmith batches: {'packed rows' if ours['packing'] else 'length-grouped padding'}, "
+        f"attention {ours['attention']} (TrainConfig defaults)"
+    )
     print(f"machine {precision} matmul: {tflops:.2f} TFLOP/s")
     print(f"{'pipeline':<22}{'tok/s':>9}{'peak MB':>9}{'acc':>7}{'MFU':>8}{'speedup':>9}{'RSS ratio':>10}")
     for r in results:

@@ -58,6 +58,4 @@ def write_jsonl(path: Path, rows) -> Path:
 def chat(user: str, assistant: str, system: str | None = None) -> dict:
     """One OpenAI chat-format example."""
     msgs = [{"role": "system", "content": system}] if system else []
-    return {
-        "messages": [*msgs, {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    }
+    return {"messages": [*msgs, {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}

@@ -118,6 +118,4 @@ def openai_client(live_server):
     """The official openai SDK pointed at ``live_server``."""
     import openai
 
-    return openai.OpenAI(
-        base_url=live_server.base_url, api_key=live_server.api_key, max_retries=0, timeout=120
-    )
+    return openai.OpenAI(base_url=live_server.base_url, api_key=live_server.api_key, max_retries=0, timeout=120)

@@ -101,8 +101,23 @@ def fuzz_server(tmp_path_factory, tiny_model_dir) -> Iterator[FuzzServer]:
         folder.mkdir(parents=True)
     allowed = frozenset({log, tmp, data_dir, *(p for p in data_dir.parents if box in p.parents)})
     port = free_port()
-    cmd = [sys.executable, "-m", "tunesmith", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--api-key", API_KEY, "--model", str(tiny_model_dir), *TRAIN_DEFAULTS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--api-key",
+        API_KEY,
+        "--model",
+        str(tiny_model_dir),
+        *TRAIN_DEFAULTS,
+    ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "TMPDIR": str(tmp)}
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -118,8 +133,12 @@ def fuzz_server(tmp_path_factory, tiny_model_dir) -> Iterator[FuzzServer]:
 def name_known_things(case, known: Known) -> None:
     """Point a generated request at the seeded file, job, models and alias; keep chat generation short."""
     path_params = case.path_parameters or {}
-    for key, value in {"file_id": known.file_id, "fine_tuning_job_id": known.job_id, "model": known.ft_model,
-                       "name": known.alias}.items():
+    for key, value in {
+        "file_id": known.file_id,
+        "fine_tuning_job_id": known.job_id,
+        "model": known.ft_model,
+        "name": known.alias,
+    }.items():
         if key in path_params:
             path_params[key] = value
     body = case.body

@@ -39,9 +39,7 @@ def test_distill_with_the_served_bundled_model(live_server, tmp_path, monkeypatc
     prompts = tmp_path / "p.txt"
     prompts.write_text("Name a primary colour.\nWhat is two plus two?\nSay hello in French.\n")
     out = tmp_path / "d.jsonl"
-    cfg = DistillConfig(
-        prompts=prompts, output=out, teacher=teacher_settings(live_server, 8), system="Be brief."
-    )
+    cfg = DistillConfig(prompts=prompts, output=out, teacher=teacher_settings(live_server, 8), system="Be brief.")
     report = run_distill(cfg, show_progress=False)
     assert report.requested == 3 and report.accepted + report.rejected == 3 and report.accepted >= 1
     assert report.http_requests == 3 and report.completion_tokens > 0 and report.cost_usd is not None
@@ -70,6 +68,4 @@ def test_augment_with_the_served_bundled_model(live_server, tmp_path, monkeypatc
     assert len(rejects) == report.rejected and all(r["reason"] for r in rejects)
     rows = load_examples(out)  # originals + accepted variations, all valid
     assert len(rows) == 2 + report.accepted
-    assert all(
-        r.metadata["augment"]["teacher"] == TEACHER for r in rows if r.metadata and "augment" in r.metadata
-    )
+    assert all(r.metadata["augment"]["teacher"] == TEACHER for r in rows if r.metadata and "augment" in r.metadata)

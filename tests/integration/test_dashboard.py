@@ -29,8 +29,19 @@ from tests.integration.serve_data import TINY_TRAINING, write_train_file
 from tests.unit.serve.test_dashboard_reports import VERDICT, write_report_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ["/", "/ui/jobs", "/ui/jobs/ftjob-x", "/ui/new", "/ui/compare", "/ui/playground", "/ui/data", "/ui/aliases",
-         "/ui/reports", "/ui/reports/x", "/ui/report-html/x"]
+PAGES = [
+    "/",
+    "/ui/jobs",
+    "/ui/jobs/ftjob-x",
+    "/ui/new",
+    "/ui/compare",
+    "/ui/playground",
+    "/ui/data",
+    "/ui/aliases",
+    "/ui/reports",
+    "/ui/reports/x",
+    "/ui/report-html/x",
+]
 VIEWPORT = {"width": 1200, "height": 800}
 JOB_TIMEOUT_MS = 300_000
 UPLOAD_TIMEOUT_MS = 120_000  # the server validates an upload before it answers; slow on 2 busy cores

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.integration
 
 def test_demo_runs_every_step_and_reuses_them(tmp_path):
     cfg = DemoConfig(
-        output_dir=tmp_path / "demo", example_dir=REPO / "examples" / "sentiment",
+        output_dir=tmp_path / "demo",
+        example_dir=REPO / "examples" / "sentiment",
         knowledge_dir=REPO / "examples" / "countries",
         train_config=REPO / "configs" / "train" / "sentiment-lora.yaml",
         # no validation pass within 3 steps: validation forward passes were most of this test's time on CPU
         train_overrides=["max_steps=3", "eval_steps=1000", "save_steps=2", "logging_steps=1", "batch_size=4"],
-        few_shot_k=2, eval_limit=8, batch_size=8,
+        few_shot_k=2,
+        eval_limit=8,
+        batch_size=8,
     )
     out = StringIO()
     result = run_demo(cfg, Console(file=out, width=160))

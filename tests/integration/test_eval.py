@@ -28,8 +28,17 @@ def bundled_run(tmp_path_factory) -> Path:
     from tunesmith.train.run import run_training
 
     run = tmp_path_factory.mktemp("run")
-    overrides = [f"train_file={TRAIN}", f"valid_file={TEST}", f"output_dir={run}", "max_steps=6", "batch_size=4",
-                 "learning_rate=1e-3", "logging_steps=1", "eval_steps=3", "packing=false"]
+    overrides = [
+        f"train_file={TRAIN}",
+        f"valid_file={TEST}",
+        f"output_dir={run}",
+        "max_steps=6",
+        "batch_size=4",
+        "learning_rate=1e-3",
+        "logging_steps=1",
+        "eval_steps=3",
+        "packing=false",
+    ]
     run_training(load_config(TrainConfig, None, overrides))
     return run
 
@@ -62,9 +71,7 @@ def test_real_model_report_has_intervals_costs_and_comparison(report_dir):
     for cand in by.values():
         acc = cand["metrics"]["accuracy"]
         assert 0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1
-        assert (
-            cand["cost"]["cost_per_1k"] > 0 and cand["cost"]["latency_p95_s"] >= cand["cost"]["latency_p50_s"]
-        )
+        assert cand["cost"]["cost_per_1k"] > 0 and cand["cost"]["latency_p95_s"] >= cand["cost"]["latency_p50_s"]
         assert all(e["output"] for e in cand["examples"]) or cand["name"] == "lora"
     # the real instruct model follows the JSON format when shown two examples
     assert by["few-shot-k2"]["metrics"]["json_valid"]["value"] >= 0.5
@@ -124,9 +131,7 @@ def test_pairwise_judge_against_a_real_tunesmith_serve(live_server, monkeypatch)
 
 def test_endpoint_candidate_and_pointwise_judge_through_run_evaluation(live_server, monkeypatch, tmp_path):
     monkeypatch.setenv("TUNESMITH_EP_KEY", live_server.api_key)
-    spec = (
-        f"endpoint:model=smollm2-135m-instruct,base_url={live_server.base_url},api_key_env=TUNESMITH_EP_KEY"
-    )
+    spec = f"endpoint:model=smollm2-135m-instruct,base_url={live_server.base_url},api_key_env=TUNESMITH_EP_KEY"
     judge = JudgeSettings(
         base_url=live_server.base_url,
         model="smollm2-135m-instruct",

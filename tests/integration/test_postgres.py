@@ -93,8 +93,14 @@ def test_values_postgres_refuses_are_request_errors_and_nan_metrics_are_stored_a
     try:
         row = repo.add_file(db, filename="t.jsonl", purpose="fine-tune", bytes=10, path="/x")
         job = repo.add_job(
-            db, id=repo.new_id("ftjob"), model="m", training_file=row.id, seed=1, method={"type": "supervised"},
-            train_overrides={}, work_dir="/tmp/x",
+            db,
+            id=repo.new_id("ftjob"),
+            model="m",
+            training_file=row.id,
+            seed=1,
+            method={"type": "supervised"},
+            train_overrides={},
+            work_dir="/tmp/x",
         )
         repo.add_event(db, job.id, "step 1", type_="metrics", data={"step": 1, "train_loss": math.nan})
         metrics = [e.data for e in repo.list_events(db, job.id) if e.type == "metrics"]

@@ -27,9 +27,7 @@ def test_requests_without_a_valid_key_get_401_with_an_openai_error_body(live_ser
 def test_a_malformed_fine_tune_upload_is_refused_with_line_numbers(openai_client, tmp_path):
     good = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}'
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(
-        f'{good}\nnot json at all\n{good}\n{{"messages": [{{"role": "robot", "content": "x"}}]}}\n'
-    )
+    bad.write_text(f'{good}\nnot json at all\n{good}\n{{"messages": [{{"role": "robot", "content": "x"}}]}}\n')
     with pytest.raises(openai.BadRequestError) as info:
         openai_client.files.create(file=bad.open("rb"), purpose="fine-tune")
     message = info.value.body["message"]
@@ -51,9 +49,7 @@ def test_files_upload_list_retrieve_content_delete(openai_client, tmp_path):
 
 
 def test_fine_tune_follow_checkpoints_chat_alias_and_delete(openai_client, live_server, tmp_path):
-    train = openai_client.files.create(
-        file=write_train_file(tmp_path / "train.jsonl").open("rb"), purpose="fine-tune"
-    )
+    train = openai_client.files.create(file=write_train_file(tmp_path / "train.jsonl").open("rb"), purpose="fine-tune")
     job = openai_client.fine_tuning.jobs.create(
         model=BASE,
         training_file=train.id,
@@ -102,9 +98,7 @@ def test_fine_tune_follow_checkpoints_chat_alias_and_delete(openai_client, live_
         headers=auth,
     )
     assert alias.status_code == 200 and alias.json()["history"][-1]["to_target"] == done.fine_tuned_model
-    via_alias = openai_client.chat.completions.create(
-        model="sentiment-prod", messages=ask, max_tokens=8, temperature=0
-    )
+    via_alias = openai_client.chat.completions.create(model="sentiment-prod", messages=ask, max_tokens=8, temperature=0)
     assert via_alias.choices[0].message.content == reply.choices[0].message.content
 
     assert done.fine_tuned_model in {m.id for m in openai_client.models.list().data}
@@ -115,9 +109,7 @@ def test_fine_tune_follow_checkpoints_chat_alias_and_delete(openai_client, live_
 
 
 def test_cancel_stops_a_running_job_and_leaves_no_artifacts(openai_client, live_server, tmp_path):
-    train = openai_client.files.create(
-        file=write_train_file(tmp_path / "t.jsonl").open("rb"), purpose="fine-tune"
-    )
+    train = openai_client.files.create(file=write_train_file(tmp_path / "t.jsonl").open("rb"), purpose="fine-tune")
     job = openai_client.fine_tuning.jobs.create(
         model=BASE,
         training_file=train.id,

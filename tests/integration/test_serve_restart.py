@@ -21,9 +21,7 @@ def test_a_running_job_resumes_after_the_server_is_killed(tmp_path):
     data_dir = tmp_path / "data"
     with running_server(data_dir) as (handle, proc):
         client = openai.OpenAI(base_url=handle.base_url, api_key=handle.api_key, max_retries=0, timeout=60)
-        train = client.files.create(
-            file=write_train_file(tmp_path / "t.jsonl").open("rb"), purpose="fine-tune"
-        )
+        train = client.files.create(file=write_train_file(tmp_path / "t.jsonl").open("rb"), purpose="fine-tune")
         job = client.fine_tuning.jobs.create(
             model="smollm2-135m-instruct",
             training_file=train.id,

@@ -81,11 +81,7 @@ def test_adapter_reloads_generates_label_and_stops_at_eos(run):
     cfg, result = run
     model, tok = load_model_and_tokenizer(adapter=result.adapter_dir, device="cpu")
     ids = torch.tensor(
-        [
-            prompt_ids(
-                tok, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Wonderful film"}]
-            )
-        ]
+        [prompt_ids(tok, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Wonderful film"}])]
     )
     out = model.generate(
         input_ids=ids,

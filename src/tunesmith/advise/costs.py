@@ -36,8 +36,7 @@ class RoiInput(BaseModel):
     trained_tokens: float = Field(
         default=3_000_000,
         ge=0,
-        description="Tokens trained on (examples x tokens x "
-        "epochs); default 1,000 examples x 1,000 tokens x 3 epochs.",
+        description="Tokens trained on (examples x tokens x epochs); default 1,000 examples x 1,000 tokens x 3 epochs.",
     )
     training_cost: float | None = Field(
         default=None,
@@ -140,5 +139,6 @@ def parse_workload(text: str, flag: str = "--large") -> Workload:
     try:
         return Workload(model=model, prompt_tokens=float(prompt), completion_tokens=float(rest))
     except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"{flag} {text!r}: expected MODEL:PROMPT_TOKENS:COMPLETION_TOKENS",
-                          f"e.g. {flag} gpt-4o:2000:500") from exc
+        raise ConfigError(
+            f"{flag} {text!r}: expected MODEL:PROMPT_TOKENS:COMPLETION_TOKENS", f"e.g. {flag} gpt-4o:2000:500"
+        ) from exc

@@ -26,9 +26,7 @@ class Advice(BaseModel):
     """The recommendation, why, and what to try first."""
 
     approach: Approach
-    method: Literal["SFT", "DPO", "SFT (distillation)"] | None = Field(
-        default=None, description="For FINE-TUNE."
-    )
+    method: Literal["SFT", "DPO", "SFT (distillation)"] | None = Field(default=None, description="For FINE-TUNE.")
     also: list[Approach] = Field(default_factory=list, description="Approaches to combine with the main one.")
     reasons: list[str] = Field(description="The rules that fired, in order.")
     try_first: list[str] = Field(description="Concrete next steps.")
@@ -50,11 +48,7 @@ def _signals(p: TaskProfile) -> tuple[list[str], list[str]]:
             f"high volume ({p.queries_per_day:,.0f}/day) with long prompts ({p.prompt_tokens} tokens): "
             "a fine-tuned smaller model with a short prompt cuts cost"
         )
-    if (
-        p.latency_budget_ms is not None
-        and p.latency_budget_ms < TIGHT_LATENCY_MS
-        and p.prompt_tokens >= LONG_PROMPT
-    ):
+    if p.latency_budget_ms is not None and p.latency_budget_ms < TIGHT_LATENCY_MS and p.prompt_tokens >= LONG_PROMPT:
         pro.append(f"a {p.latency_budget_ms:.0f} ms latency budget with {p.prompt_tokens}-token prompts")
     if p.strong_model_too_expensive:
         pro.append("a strong model does the task but is too expensive: distil it into a small one")
@@ -74,9 +68,7 @@ def recommend(p: TaskProfile) -> Advice:
     """
     pro, con = _signals(p)
     also: list[Approach] = ["RAG"] if p.changing_knowledge else []
-    rag_reason = [
-        "knowledge that changes belongs in retrieval (RAG): fine-tuning teaches behaviour, not facts"
-    ]
+    rag_reason = ["knowledge that changes belongs in retrieval (RAG): fine-tuning teaches behaviour, not facts"]
     if p.changing_knowledge and not pro:
         return Advice(
             approach="RAG",
@@ -87,11 +79,7 @@ def recommend(p: TaskProfile) -> Advice:
             ],
         )
     if pro and not con:
-        method = (
-            "DPO"
-            if p.has_preference_data
-            else ("SFT (distillation)" if p.strong_model_too_expensive else "SFT")
-        )
+        method = "DPO" if p.has_preference_data else ("SFT (distillation)" if p.strong_model_too_expensive else "SFT")
         reasons = pro + (rag_reason if p.changing_knowledge else [])
         if p.has_preference_data:
             reasons.append("preference pairs available: SFT first, then DPO on the chosen/rejected pairs")
@@ -136,9 +124,7 @@ def recommend(p: TaskProfile) -> Advice:
 
 
 def _finetune_steps(p: TaskProfile, method: str) -> list[str]:
-    steps = [
-        "build a held-out test set first and measure zero-shot and few-shot baselines (`tunesmith compare`)"
-    ]
+    steps = ["build a held-out test set first and measure zero-shot and few-shot baselines (`tunesmith compare`)"]
     if method == "SFT (distillation)":
         steps.append("generate training answers with the strong model (`tunesmith data distill`)")
     steps.append("train a LoRA adapter on a small model (`tunesmith train configs/train/lora.yaml`)")

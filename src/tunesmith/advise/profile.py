@@ -11,15 +11,12 @@ class TaskProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     describable_in_prompt: bool = Field(
         default=True,
-        description="Can the task be fully described in a prompt "
-        "(instructions a careful person could follow)?",
+        description="Can the task be fully described in a prompt (instructions a careful person could follow)?",
     )
     strict_output_format: bool = Field(
         default=False, description="Must every answer follow a strict format (JSON schema, fixed labels)?"
     )
-    domain_terminology: bool = Field(
-        default=False, description="Does it use jargon the base model gets wrong?"
-    )
+    domain_terminology: bool = Field(default=False, description="Does it use jargon the base model gets wrong?")
     consistent_style: bool = Field(
         default=False, description="Must answers keep a specific voice or style that prompting does not hold?"
     )

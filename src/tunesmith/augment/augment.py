@@ -97,9 +97,7 @@ async def _ask_teacher(
 
 def paraphrase_job(text: str, n: int) -> Job:
     """The request asking for ``n`` paraphrases of one user message."""
-    return Job(
-        [{"role": "system", "content": PARAPHRASE_SYSTEM.format(n=n)}, {"role": "user", "content": text}]
-    )
+    return Job([{"role": "system", "content": PARAPHRASE_SYSTEM.format(n=n)}, {"role": "user", "content": text}])
 
 
 def rewrite_job(text: str) -> Job:
@@ -168,9 +166,7 @@ def _candidates(
             if m.role == "user":
                 texts, problem = _paraphrase_texts(paraphrases[(s, i)], cfg.variations)
                 msg["content"] = texts[k] if texts and k < len(texts) else None
-                problem = problem or (
-                    None if msg["content"] else f"teacher returned fewer than {k + 1} paraphrases"
-                )
+                problem = problem or (None if msg["content"] else f"teacher returned fewer than {k + 1} paraphrases")
             elif (s, i) in rewrites:
                 answer = rewrites[(s, i)]
                 problem = problem or (
@@ -195,9 +191,7 @@ def _candidates(
     return out
 
 
-def _paraphrase_texts(
-    result: CachedResponse | TeacherRequestError, n: int
-) -> tuple[list[str] | None, str | None]:
+def _paraphrase_texts(result: CachedResponse | TeacherRequestError, n: int) -> tuple[list[str] | None, str | None]:
     if isinstance(result, TeacherRequestError):
         return None, str(result)
     parsed = parse_paraphrases(result.text)

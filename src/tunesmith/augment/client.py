@@ -90,8 +90,7 @@ def resolve_api_key(settings: TeacherSettings) -> str:
     key = os.environ.get(settings.api_key_env)
     if not key:
         raise ConfigError(
-            f"environment variable {settings.api_key_env} is not set (needed for the teacher "
-            f"{settings.model!r})",
+            f"environment variable {settings.api_key_env} is not set (needed for the teacher {settings.model!r})",
             "export it, or pass --api-key-env NAME; a local endpoint "
             "without auth accepts any value, e.g. export OPENAI_API_KEY=local",
         )
@@ -165,9 +164,7 @@ class TeacherClient:
         self.stats.completion_tokens += response.completion_tokens
         return response
 
-    async def _request_with_retries(
-        self, messages: list[dict[str, Any]], params: dict[str, Any]
-    ) -> CachedResponse:
+    async def _request_with_retries(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> CachedResponse:
         assert self._client is not None, "use TeacherClient as an async context manager"
         client = self._client
 

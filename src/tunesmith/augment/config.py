@@ -23,27 +23,24 @@ class TeacherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="Teacher model name as the endpoint knows it (e.g. gpt-4o-mini, ft:...).")
     base_url: str | None = Field(default=None, description="Endpoint base URL (…/v1); None = api.openai.com.")
-    api_key_env: str = Field(
-        default="OPENAI_API_KEY", description="Environment variable holding the API key."
-    )
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key.")
     concurrency: int = Field(default=4, ge=1, le=256, description="Requests in flight at once.")
     timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(default=5, ge=0, le=20, description="Retries on 429/5xx/connection errors.")
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
     max_backoff_s: float = Field(default=60.0, ge=0, description="Cap on one retry delay (Retry-After too).")
     temperature: float = Field(
-        default=0.7, ge=0, le=2,
+        default=0.7,
+        ge=0,
+        le=2,
         description=f"Sampling temperature of the teacher (distill: {DISTILL_TEMPERATURE} unless set).",
     )
     max_tokens: int = Field(default=512, ge=1, description="Completion token limit per request.")
     cache: Path | None = Field(
         default=None,
-        description="Append-only JSONL request cache (resume without "
-        "paying twice); default: beside the output file.",
+        description="Append-only JSONL request cache (resume without paying twice); default: beside the output file.",
     )
-    prices: Path | None = Field(
-        default=None, description="Price table YAML for cost estimates (default: bundled)."
-    )
+    prices: Path | None = Field(default=None, description="Price table YAML for cost estimates (default: bundled).")
 
 
 class AugmentConfig(BaseModel):
@@ -59,9 +56,7 @@ class AugmentConfig(BaseModel):
     )
     teacher: TeacherSettings
     variations: int = Field(default=3, ge=1, le=20, description="Paraphrases requested per user turn.")
-    rewrite_answers: bool = Field(
-        default=False, description="Also restyle each assistant answer via the teacher."
-    )
+    rewrite_answers: bool = Field(default=False, description="Also restyle each assistant answer via the teacher.")
     include_originals: bool = Field(default=True, description="Copy the source examples into the output too.")
     near_dup_threshold: float = Field(
         default=0.8, gt=0, le=1, description="MinHash Jaccard above which a variation is a near-duplicate."
@@ -89,8 +84,7 @@ class DistillConfig(BaseModel):
     teacher: TeacherSettings
     system: str | None = Field(
         default=None,
-        description="System prompt sent to the teacher and kept in the "
-        "examples (overrides one in the prompts file).",
+        description="System prompt sent to the teacher and kept in the examples (overrides one in the prompts file).",
     )
     judge: TeacherSettings | None = Field(
         default=None,
@@ -132,4 +126,3 @@ def cache_path(teacher: TeacherSettings, output: Path) -> Path:
 def rejects_path(output: Path) -> Path:
     """Where rejected variations/answers are written, with their reasons."""
     return output.with_name(output.stem + ".rejects.jsonl")
-

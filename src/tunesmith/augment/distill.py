@@ -128,9 +128,7 @@ async def _judge(
         row = candidates[k]
         result = scores[k]
         score = parse_score(result.text) if isinstance(result, CachedResponse) else None
-        row["metadata"]["distill"].update(
-            judge=cfg.judge.model, judge_score=score, judge_prompt=JUDGE_VERSION
-        )
+        row["metadata"]["distill"].update(judge=cfg.judge.model, judge_score=score, judge_prompt=JUDGE_VERSION)
         if score is None or score < cfg.min_score:
             why = (
                 f"judge failed: {result}"
@@ -167,9 +165,7 @@ def schema_problem(answer: str, schema: dict) -> str | None:
         value = json.loads(answer)
     except json.JSONDecodeError as exc:
         return f"answer is not valid JSON: {exc.msg} at column {exc.colno}"
-    error = jsonschema.exceptions.best_match(
-        jsonschema.validators.validator_for(schema)(schema).iter_errors(value)
-    )
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -225,8 +221,10 @@ def read_prompts(path: Path, system: str | None) -> list[Prompt]:
     else:
         out = _line_prompts(path, lambda raw: [{"role": "user", "content": raw.strip()}])
     if system is not None:
-        out = [(line, [{"role": "system", "content": system}, *[m for m in msgs if m["role"] != "system"]])
-               for line, msgs in out]
+        out = [
+            (line, [{"role": "system", "content": system}, *[m for m in msgs if m["role"] != "system"]])
+            for line, msgs in out
+        ]
     if not out:
         raise DatasetError(f"{path}: no prompts", "add one prompt per line")
     return out

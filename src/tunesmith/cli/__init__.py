@@ -26,10 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Load, validate, inspect, split, convert, augment and distill training data.",
-                       no_args_is_help=True)
-jobs_app = typer.Typer(help="Drive an OpenAI-compatible fine-tuning API (OpenAI, or a `tunesmith serve`) "
-                       "through the official openai SDK.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Load, validate, inspect, split, convert, augment and distill training data.", no_args_is_help=True
+)
+jobs_app = typer.Typer(
+    help="Drive an OpenAI-compatible fine-tuning API (OpenAI, or a `tunesmith serve`) through the official openai SDK.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(jobs_app, name="jobs")
 
@@ -45,8 +48,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -54,21 +58,37 @@ def _root(
 # The commands, in the order `tunesmith --help` lists them (the data and jobs groups come last).
 for name, command in [
     ("prepare", data.data_prepare),
-    ("validate", data.data_validate), ("stats", data.data_stats), ("split", data.data_split),
-    ("dedup", data.data_dedup), ("convert", data.data_convert), ("preview", data.data_preview),
-    ("augment", augment.augment_cmd), ("distill", augment.distill_cmd),
+    ("validate", data.data_validate),
+    ("stats", data.data_stats),
+    ("split", data.data_split),
+    ("dedup", data.data_dedup),
+    ("convert", data.data_convert),
+    ("preview", data.data_preview),
+    ("augment", augment.augment_cmd),
+    ("distill", augment.distill_cmd),
 ]:
     data_app.command(name)(command)
 for name, command in [
-    ("train", train.train_cmd), ("export", train.export_cmd),
-    ("eval", evaluate.eval_cmd), ("compare", evaluate.compare_cmd), ("decide", decide.decide_cmd),
-    ("gate", evaluate.gate_cmd), ("advise", advise.advise_cmd), ("costs", advise.costs_cmd),
-    ("serve", serve.serve_cmd), ("deploy", serve.deploy_cmd), ("rollback", serve.rollback_cmd),
+    ("train", train.train_cmd),
+    ("export", train.export_cmd),
+    ("eval", evaluate.eval_cmd),
+    ("compare", evaluate.compare_cmd),
+    ("decide", decide.decide_cmd),
+    ("gate", evaluate.gate_cmd),
+    ("advise", advise.advise_cmd),
+    ("costs", advise.costs_cmd),
+    ("serve", serve.serve_cmd),
+    ("deploy", serve.deploy_cmd),
+    ("rollback", serve.rollback_cmd),
 ]:
     app.command(name)(command)
 for name, command in [
-    ("create", jobs.jobs_create_cmd), ("list", jobs.jobs_list_cmd), ("show", jobs.jobs_show_cmd),
-    ("events", jobs.jobs_events_cmd), ("cancel", jobs.jobs_cancel_cmd), ("wait", jobs.jobs_wait_cmd),
+    ("create", jobs.jobs_create_cmd),
+    ("list", jobs.jobs_list_cmd),
+    ("show", jobs.jobs_show_cmd),
+    ("events", jobs.jobs_events_cmd),
+    ("cancel", jobs.jobs_cancel_cmd),
+    ("wait", jobs.jobs_wait_cmd),
 ]:
     jobs_app.command(name)(command)
 app.command("demo")(demo.demo_cmd)

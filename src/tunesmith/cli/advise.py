@@ -37,17 +37,27 @@ def advise_cmd(
 
 def costs_cmd(
     queries_per_day: Annotated[float, typer.Option("--queries-per-day", help="Traffic.")] = 100_000,
-    large: Annotated[str, typer.Option("--large", help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the "
-                                       "prompted large model.")] = "gpt-4o:2000:500",
-    small: Annotated[str, typer.Option("--small", help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the "
-                                       "fine-tuned small model (ft:BASE: BASE's training price).")]
-    = "ft:gpt-4o-mini:500:400",
-    trained_tokens: Annotated[float, typer.Option("--trained-tokens", help="Examples x tokens x epochs.")]
-    = 3e6,
-    training_cost: Annotated[float | None, typer.Option("--training-cost", help="USD; overrides the "
-                                                        "trained-tokens estimate.")] = None,
-    from_report: Annotated[Path | None, typer.Option("--from-report", help="Use the tokens per query "
-                           "measured in this report.json (best baseline vs fine-tuned).")] = None,
+    large: Annotated[
+        str, typer.Option("--large", help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the prompted large model.")
+    ] = "gpt-4o:2000:500",
+    small: Annotated[
+        str,
+        typer.Option(
+            "--small",
+            help="MODEL:PROMPT_TOKENS:COMPLETION_TOKENS of the "
+            "fine-tuned small model (ft:BASE: BASE's training price).",
+        ),
+    ] = "ft:gpt-4o-mini:500:400",
+    trained_tokens: Annotated[float, typer.Option("--trained-tokens", help="Examples x tokens x epochs.")] = 3e6,
+    training_cost: Annotated[
+        float | None, typer.Option("--training-cost", help="USD; overrides the trained-tokens estimate.")
+    ] = None,
+    from_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-report", help="Use the tokens per query measured in this report.json (best baseline vs fine-tuned)."
+        ),
+    ] = None,
     prices: Annotated[Path | None, typer.Option("--prices", help="Price table YAML.")] = None,
 ) -> None:
     """Return on fine-tuning: daily cost of a prompt-heavy large model vs a fine-tuned small one, break-even.
@@ -58,9 +68,13 @@ def costs_cmd(
     from tunesmith.advise import costs
     from tunesmith.cli.render.advise import roi_summary, roi_table
 
-    inp = costs.RoiInput(large=costs.parse_workload(large, "--large"),
-                         small=costs.parse_workload(small, "--small"), queries_per_day=queries_per_day,
-                         trained_tokens=trained_tokens, training_cost=training_cost)
+    inp = costs.RoiInput(
+        large=costs.parse_workload(large, "--large"),
+        small=costs.parse_workload(small, "--small"),
+        queries_per_day=queries_per_day,
+        trained_tokens=trained_tokens,
+        training_cost=training_cost,
+    )
     if from_report is not None:
         inp = costs.roi_from_report(from_report, base=inp)
     roi = costs.estimate_roi(inp, costs.load_price_table(prices))

@@ -43,18 +43,32 @@ def data_prepare(
 
 def data_validate(
     file: Annotated[Path, typer.Argument(help="Training data (JSONL, JSON array, CSV/TSV...).")],
-    val: Annotated[Path | None, typer.Option("--val", help="Validation file: checked too, and for "
-                                             "train/val leakage (exact and near-duplicates across "
-                                             "files).")] = None,
+    val: Annotated[
+        Path | None,
+        typer.Option(
+            "--val",
+            help="Validation file: checked too, and for train/val leakage (exact and near-duplicates across files).",
+        ),
+    ] = None,
     model: ModelOpt = BUNDLED_NAME,
-    no_tokens: Annotated[bool, typer.Option("--no-tokens", help="Skip tokenizer checks (context length, "
-                                            "special tokens, zero trained tokens).")] = False,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Token limit per example (default: "
-                                                   "the model's context); use training's "
-                                                   "max_seq_length.")] = None,
+    no_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--no-tokens", help="Skip tokenizer checks (context length, special tokens, zero trained tokens)."
+        ),
+    ] = False,
+    max_length: Annotated[
+        int | None,
+        typer.Option(
+            "--max-length",
+            help="Token limit per example (default: the model's context); use training's max_seq_length.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every rejected line verbatim with "
-                                                 "its reason to this JSONL file.")] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write every rejected line verbatim with its reason to this JSONL file."),
+    ] = None,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
     logs_split: LogsSplitOpt = "conversation",
@@ -72,9 +86,16 @@ def data_validate(
     from tunesmith.data.checks import DataCheckConfig
     from tunesmith.data.validate import validate_file
 
-    report = validate_file(file, val, model=None if no_tokens else model, fmt=fmt,
-                           config=DataCheckConfig(max_length=max_length), rejects_path=rejects,
-                           options=_load_options(columns, logs_split), progress=not as_json)
+    report = validate_file(
+        file,
+        val,
+        model=None if no_tokens else model,
+        fmt=fmt,
+        config=DataCheckConfig(max_length=max_length),
+        rejects_path=rejects,
+        options=_load_options(columns, logs_split),
+        progress=not as_json,
+    )
     if as_json:
         console.print_json(_json.dumps(report.to_json()))
     else:
@@ -86,17 +107,22 @@ def data_validate(
     if not report.ok:
         from tunesmith.core.errors import DatasetError
 
-        raise DatasetError(f"{file}: {len(report.errors)} error(s) found", "fix the lines listed above "
-                           "(or drop them: --rejects FILE lists each rejected line with its reason)")
+        raise DatasetError(
+            f"{file}: {len(report.errors)} error(s) found",
+            "fix the lines listed above (or drop them: --rejects FILE lists each rejected line with its reason)",
+        )
 
 
 def data_stats(
     file: Annotated[Path, typer.Argument(help="Dataset file.")],
     model: ModelOpt = BUNDLED_NAME,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs for the training-token/cost estimate.")] = 3,
-    price_model: Annotated[str | None, typer.Option("--price-model", help="Price-table entry to cost "
-                                                    "(default: the model's own; gpt-4o-mini is "
-                                                    "shown too).")] = None,
+    price_model: Annotated[
+        str | None,
+        typer.Option(
+            "--price-model", help="Price-table entry to cost (default: the model's own; gpt-4o-mini is shown too)."
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Save the length histogram as a PNG.")] = None,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
@@ -127,9 +153,13 @@ def data_split(
     val: Annotated[float, typer.Option("--val", help="Validation share.")] = 0.1,
     test: Annotated[float, typer.Option("--test", help="Test share.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same split.")] = 0,
-    stratify: Annotated[str | None, typer.Option("--stratify", help="Keep label shares equal: a metadata "
-                                                 "key, or `label` (metadata label, else the assistant "
-                                                 "answer).")] = None,
+    stratify: Annotated[
+        str | None,
+        typer.Option(
+            "--stratify",
+            help="Keep label shares equal: a metadata key, or `label` (metadata label, else the assistant answer).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: FILE_split/).")] = None,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
@@ -145,20 +175,30 @@ def data_split(
     try:
         cfg = SplitConfig(train=train, val=val, test=test, seed=seed, stratify=stratify)
     except ValidationError as exc:
-        raise ConfigError("invalid split options:\n" + format_validation_errors(exc),
-                          "shares are between 0 and 1 and --train + --val + --test must be 1") from exc
+        raise ConfigError(
+            "invalid split options:\n" + format_validation_errors(exc),
+            "shares are between 0 and 1 and --train + --val + --test must be 1",
+        ) from exc
     result = split_dataset(file, cfg, out, fmt, _load_options(columns, logs_split))
-    console.print(f"wrote {result.out}/: " + ", ".join(f"{k}={v}" for k, v in result.counts.items())
-                  + f" (seed {seed}, {result.manifest['n_groups']} duplicate-free groups)")
+    console.print(
+        f"wrote {result.out}/: "
+        + ", ".join(f"{k}={v}" for k, v in result.counts.items())
+        + f" (seed {seed}, {result.manifest['n_groups']} duplicate-free groups)"
+    )
 
 
 def data_dedup(
     file: Annotated[Path, typer.Argument(help="Dataset file.")],
     out: Annotated[Path, typer.Option("--out", help="Deduplicated OpenAI JSONL to write.")],
-    threshold: Annotated[float, typer.Option("--threshold", help="Near-duplicate Jaccard threshold (MinHash "
-                                             "over word bigrams of normalised text).")] = 0.85,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Where removed records go (default: "
-                                                 "OUT.rejects.jsonl).")] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", help="Near-duplicate Jaccard threshold (MinHash over word bigrams of normalised text)."
+        ),
+    ] = 0.85,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Where removed records go (default: OUT.rejects.jsonl).")
+    ] = None,
     fmt: FormatOpt = "auto",
 ) -> None:
     """Drop exact and near-duplicate examples (the first of each group is kept)."""
@@ -167,8 +207,10 @@ def data_dedup(
     if not 0 < threshold <= 1:
         raise TunesmithError(f"--threshold {threshold}: must be in (0, 1]", "e.g. --threshold 0.85")
     r = dedup_file(file, out, threshold, rejects, fmt)
-    console.print(f"kept {r.kept}; removed {r.removed_exact} exact and {r.removed_near} near duplicates, "
-                  f"{r.invalid} invalid -> {r.out} (removed: {r.rejects})")
+    console.print(
+        f"kept {r.kept}; removed {r.removed_exact} exact and {r.removed_near} near duplicates, "
+        f"{r.invalid} invalid -> {r.out} (removed: {r.rejects})"
+    )
 
 
 def data_convert(

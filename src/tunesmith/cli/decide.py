@@ -37,8 +37,16 @@ def decide_cmd(
     from tunesmith.ladder.config import DecideConfig
     from tunesmith.ladder.run import run_decision
 
-    flags = {"train_file": train, "val_file": val, "test_file": test, "data_file": data, "docs": docs,
-             "output_dir": out, "budget_minutes": budget_minutes, "max_steps": max_steps}
+    flags = {
+        "train_file": train,
+        "val_file": val,
+        "test_file": test,
+        "data_file": data,
+        "docs": docs,
+        "output_dir": out,
+        "budget_minutes": budget_minutes,
+        "max_steps": max_steps,
+    }
     overrides = [as_override(k, v) for k, v in flags.items() if v is not None] + list(set_ or [])
     cfg = load_config(DecideConfig, config, overrides)
 

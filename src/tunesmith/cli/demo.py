@@ -274,10 +274,16 @@ def client_snippet(base_url: str, alias: str, api_key: str, messages: list[dict[
 
 
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Output directory (re-running reuses finished steps).")]
-    = Path("runs/demo"),
-    serve: Annotated[bool, typer.Option("--serve", help="Afterwards, leave the OpenAI-compatible server "
-                                        "running with the alias, and print how to call it.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Output directory (re-running reuses finished steps).")] = Path(
+        "runs/demo"
+    ),
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Afterwards, leave the OpenAI-compatible server running with the alias, and print how to call it.",
+        ),
+    ] = False,
     port: Annotated[int, typer.Option("--port", help="Port for --serve.")] = 8000,
     set_: options.SetOption = None,
 ) -> None:
@@ -310,6 +316,7 @@ def demo_cmd(
     key = secrets.token_urlsafe(16)
     console.print("call the alias while the server runs (Ctrl-C stops it):\n")
     messages = task_messages(cfg, "What a wonderful film!")
-    console.print(client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key, messages), highlight=False,
-                  markup=False)
+    console.print(
+        client_snippet(f"http://127.0.0.1:{port}/v1", result.alias, key, messages), highlight=False, markup=False
+    )
     run_server(ServeSettings(data_dir=result.serve_dir, port=port, api_keys=[key]))

@@ -31,9 +31,16 @@ def eval_cmd(
 
 def compare_cmd(
     test: Annotated[Path, typer.Option("--test", help="Test set (chat JSONL; last turn = the answer).")],
-    candidate: Annotated[list[str], typer.Option("--candidate", "-c", help="KIND[:VALUE][,key=value...] "
-                         "(repeatable): zero-shot | few-shot:k=6[,selection=nearest] | system:prompt_file=P "
-                         "| run:runs/x | endpoint:model=M,base_url=URL[,api_key_env=VAR]; any: name=LABEL.")],
+    candidate: Annotated[
+        list[str],
+        typer.Option(
+            "--candidate",
+            "-c",
+            help="KIND[:VALUE][,key=value...] "
+            "(repeatable): zero-shot | few-shot:k=6[,selection=nearest] | system:prompt_file=P "
+            "| run:runs/x | endpoint:model=M,base_url=URL[,api_key_env=VAR]; any: name=LABEL.",
+        ),
+    ],
     train: Annotated[Path | None, typer.Option("--train", help="Training split (few-shot examples).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("runs/compare"),
     set_: SetOption = None,
@@ -51,10 +58,19 @@ def compare_cmd(
 def gate_cmd(
     report: Annotated[Path, typer.Argument(help="report.json of `tunesmith eval` (or its directory).")],
     metric: Annotated[str, typer.Option("--metric", help="Metric the gain is measured on.")] = "accuracy",
-    min_gain: Annotated[float, typer.Option("--min-gain", help="Required gain of the fine-tuned run over the "
-                                            "best baseline (absolute, e.g. 0.05 = 5 points).")] = 0.0,
-    max_regression: Annotated[float, typer.Option("--max-regression", help="Largest allowed drop of the "
-                              "regression-suite pass rate or any other metric.")] = 0.02,
+    min_gain: Annotated[
+        float,
+        typer.Option(
+            "--min-gain",
+            help="Required gain of the fine-tuned run over the best baseline (absolute, e.g. 0.05 = 5 points).",
+        ),
+    ] = 0.0,
+    max_regression: Annotated[
+        float,
+        typer.Option(
+            "--max-regression", help="Largest allowed drop of the regression-suite pass rate or any other metric."
+        ),
+    ] = 0.02,
 ) -> None:
     """CI gate: exit 0 when the fine-tuned run beats the best baseline without regressing, else exit 1.
 

@@ -16,8 +16,9 @@ from tunesmith.models.bundled import BUNDLED_NAME
 
 
 def jobs_create_cmd(
-    training_file: Annotated[Path, typer.Argument(help="Training data (OpenAI chat JSONL; DPO JSONL with "
-                                                  "--method dpo).")],
+    training_file: Annotated[
+        Path, typer.Argument(help="Training data (OpenAI chat JSONL; DPO JSONL with --method dpo).")
+    ],
     model: Annotated[str, typer.Option("--model", help="Base model.")] = BUNDLED_NAME,
     validation_file: Annotated[Path | None, typer.Option("--validation-file", help="Validation.")] = None,
     suffix: Annotated[str | None, typer.Option("--suffix", help="Added to the model's name.")] = None,
@@ -37,8 +38,11 @@ def jobs_create_cmd(
     from tunesmith.cli.jobs_client import JobSpec, make_client, submit_job
     from tunesmith.cli.render.jobs import follow_job_progress
 
-    hp = {k: v for k, v in (("n_epochs", epochs), ("batch_size", batch_size),
-                            ("learning_rate_multiplier", lr_multiplier)) if v is not None}
+    hp = {
+        k: v
+        for k, v in (("n_epochs", epochs), ("batch_size", batch_size), ("learning_rate_multiplier", lr_multiplier))
+        if v is not None
+    }
     client = make_client(base_url, api_key)
     job = submit_job(client, JobSpec(training_file, model, validation_file, suffix, method, hp, seed))
     console.print(f"created {job.id} ({job.status}) on {job.model}")
@@ -46,8 +50,11 @@ def jobs_create_cmd(
         follow_job_progress(client, job.id)
 
 
-def jobs_list_cmd(limit: Annotated[int, typer.Option("--limit", help="How many.")] = 20,
-                  base_url: BaseUrlOption = None, api_key: ApiKeyOption = None) -> None:
+def jobs_list_cmd(
+    limit: Annotated[int, typer.Option("--limit", help="How many.")] = 20,
+    base_url: BaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """List fine-tuning jobs, newest first."""
     from tunesmith.cli.jobs_client import call, make_client
 
@@ -56,8 +63,9 @@ def jobs_list_cmd(limit: Annotated[int, typer.Option("--limit", help="How many."
         console.print(f"{job.id}  {job.status:<16} {job.model}  {job.fine_tuned_model or ''}")
 
 
-def jobs_show_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+def jobs_show_cmd(
+    job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None, api_key: ApiKeyOption = None
+) -> None:
     """Show one job as JSON."""
     from tunesmith.cli.jobs_client import call, make_client
 
@@ -65,9 +73,12 @@ def jobs_show_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_u
     console.print_json(job.model_dump_json())
 
 
-def jobs_events_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")],
-                    limit: Annotated[int, typer.Option("--limit", help="How many (newest).")] = 50,
-                    base_url: BaseUrlOption = None, api_key: ApiKeyOption = None) -> None:
+def jobs_events_cmd(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    limit: Annotated[int, typer.Option("--limit", help="How many (newest).")] = 50,
+    base_url: BaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Print a job's events, oldest first."""
     from tunesmith.cli.jobs_client import call, make_client
 
@@ -76,8 +87,9 @@ def jobs_events_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")],
         console.print(f"[{event.type or 'message'}] {event.message}", highlight=False, markup=False)
 
 
-def jobs_cancel_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
-                    api_key: ApiKeyOption = None) -> None:
+def jobs_cancel_cmd(
+    job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None, api_key: ApiKeyOption = None
+) -> None:
     """Cancel a job (its training process stops within seconds)."""
     from tunesmith.cli.jobs_client import call, make_client
 
@@ -85,8 +97,9 @@ def jobs_cancel_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base
     console.print(f"{job.id}: {job.status}")
 
 
-def jobs_wait_cmd(job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+def jobs_wait_cmd(
+    job_id: Annotated[str, typer.Argument(help="Job id.")], base_url: BaseUrlOption = None, api_key: ApiKeyOption = None
+) -> None:
     """Follow a job's events with a progress bar until it ends; print the fine-tuned model."""
     from tunesmith.cli.jobs_client import make_client
     from tunesmith.cli.render.jobs import follow_job_progress

@@ -46,8 +46,7 @@ def make_client(base_url: str | None = None, api_key: str | None = None) -> Any:
     if not key:
         raise ServeError(
             "no API key",
-            "pass --api-key KEY or set OPENAI_API_KEY (for a `tunesmith serve` "
-            "without keys any non-empty value works)",
+            "pass --api-key KEY or set OPENAI_API_KEY (for a `tunesmith serve` without keys any non-empty value works)",
             param="api_key",
         )
     return endpoints.make_client(base_url, key)

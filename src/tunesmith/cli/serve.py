@@ -15,18 +15,26 @@ _SERVE = ServeSettings.model_fields  # the flags' defaults
 
 
 def serve_cmd(
-    host: Annotated[str, typer.Option("--host", help="Interface (non-loopback: needs keys).")]
-    = _SERVE["host"].default,
+    host: Annotated[str, typer.Option("--host", help="Interface (non-loopback: needs keys).")] = _SERVE["host"].default,
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = _SERVE["port"].default,
     data_dir: DataDirOption = _SERVE["data_dir"].default,
-    api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted Bearer key (repeatable; "
-                                                      "also $TUNESMITH_API_KEYS, comma-separated).")] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="Accepted Bearer key (repeatable; also $TUNESMITH_API_KEYS, comma-separated)."),
+    ] = None,
     database_url: DbUrlOption = None,
-    model: Annotated[list[str] | None, typer.Option(
-        "--model", help="Base model to offer (repeatable; default: bundled smollm2-135m-instruct).")] = None,
-    engine: Annotated[str, typer.Option(
-        "--engine", help="Chat engine: continuous (batching on this machine), static, or vllm (GPU; needs the "
-        "vllm package, docs/generation.md).")] = _SERVE["engine"].default,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Base model to offer (repeatable; default: bundled smollm2-135m-instruct)."),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Chat engine: continuous (batching on this machine), static, or vllm (GPU; needs the "
+            "vllm package, docs/generation.md).",
+        ),
+    ] = _SERVE["engine"].default,
     set_: SetOption = None,
 ) -> None:
     """Serve an OpenAI-compatible API: files, fine-tuning jobs, chat completions, models, aliases.
@@ -40,33 +48,48 @@ def serve_cmd(
     """
     from tunesmith.serve.server import run_server
 
-    data = {"host": host, "port": port, "data_dir": str(data_dir), "database_url": database_url,
-            "api_keys": list(api_key or []) + keys_from_env(), "engine": engine}
+    data = {
+        "host": host,
+        "port": port,
+        "data_dir": str(data_dir),
+        "database_url": database_url,
+        "api_keys": list(api_key or []) + keys_from_env(),
+        "engine": engine,
+    }
     if model:
         data["base_models"] = list(model)
     for item in set_ or []:
         apply_override(data, item)
-    settings = validate_config(ServeSettings, data, "tunesmith serve",
-                               "fix the flags listed (`tunesmith serve --help`)")
-    console.print(f"tunesmith serve on http://{settings.host}:{settings.port}/v1 (data: {settings.data_dir}, "
-                  f"auth: {'on' if settings.api_keys else 'off'})")
+    settings = validate_config(
+        ServeSettings, data, "tunesmith serve", "fix the flags listed (`tunesmith serve --help`)"
+    )
+    console.print(
+        f"tunesmith serve on http://{settings.host}:{settings.port}/v1 (data: {settings.data_dir}, "
+        f"auth: {'on' if settings.api_keys else 'off'})"
+    )
     run_server(settings)
 
 
 def deploy_cmd(
-    model: Annotated[str, typer.Argument(help="Model, ft: model or checkpoint name, a local `tunesmith "
-                                         "train` run directory, or a recipe YAML (`tunesmith decide` writes "
-                                         "one per rung), to point the alias at.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model, ft: model or checkpoint name, a local `tunesmith "
+            "train` run directory, or a recipe YAML (`tunesmith decide` writes "
+            "one per rung), to point the alias at."
+        ),
+    ],
     alias: Annotated[str, typer.Option("--alias", help="The stable name clients use as model=.")],
     data_dir: DataDirOption = _SERVE["data_dir"].default,
     database_url: DbUrlOption = None,
-    require_report: Annotated[Path | None, typer.Option("--require-report", help="Only deploy if this "
-                                                        "evaluation report passes the gate.")] = None,
+    require_report: Annotated[
+        Path | None, typer.Option("--require-report", help="Only deploy if this evaluation report passes the gate.")
+    ] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="Gate metric (--require-report).")] = None,
-    min_gain: Annotated[float | None, typer.Option("--min-gain", help="Gate: least gain over the "
-                                                   "baseline.")] = None,
-    max_regression: Annotated[float | None, typer.Option("--max-regression", help="Gate: largest allowed "
-                                                         "regression.")] = None,
+    min_gain: Annotated[float | None, typer.Option("--min-gain", help="Gate: least gain over the baseline.")] = None,
+    max_regression: Annotated[
+        float | None, typer.Option("--max-regression", help="Gate: largest allowed regression.")
+    ] = None,
 ) -> None:
     """Point an alias at a model or a recipe; every change is recorded (who, when, from, to). Takes effect at once.
 

@@ -13,8 +13,13 @@ from tunesmith.cli.options import SetOption, console
 def train_cmd(
     config: Annotated[Path, typer.Argument(help="TrainConfig YAML (see configs/train/ and docs/training.md).")],
     set_: SetOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoints/checkpoint-N "
-                                         "(same data order, optimizer and scheduler state).")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from the newest checkpoints/checkpoint-N (same data order, optimizer and scheduler state).",
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune a model (LoRA by default) and write a run directory.
 
@@ -31,8 +36,10 @@ def train_cmd(
     cfg = load_config(TrainConfig, config, set_)
     result = run_training(cfg, resume=resume)
     weights = result.adapter_dir or result.model_dir
-    console.print(f"[green]trained[/] {result.method} on {result.train_examples} examples: {result.steps} steps, "
-                  f"{result.trained_tokens} trained tokens in {result.seconds:.0f}s -> {weights}")
+    console.print(
+        f"[green]trained[/] {result.method} on {result.train_examples} examples: {result.steps} steps, "
+        f"{result.trained_tokens} trained tokens in {result.seconds:.0f}s -> {weights}"
+    )
     for key, value in result.final_metrics.items():
         console.print(f"  {key}: {value:.4f}")
 
@@ -40,10 +47,17 @@ def train_cmd(
 def export_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `tunesmith train`.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the exported model.")],
-    merge: Annotated[bool, typer.Option("--merge/--no-merge", help="Merge the LoRA adapter into full "
-                                        "weights (safetensors + tokenizer).")] = True,
-    prompts: Annotated[int, typer.Option("--parity-prompts", help="Validation prompts for the greedy parity "
-                                         "check of merged vs adapter model (0: skip).")] = 8,
+    merge: Annotated[
+        bool,
+        typer.Option("--merge/--no-merge", help="Merge the LoRA adapter into full weights (safetensors + tokenizer)."),
+    ] = True,
+    prompts: Annotated[
+        int,
+        typer.Option(
+            "--parity-prompts",
+            help="Validation prompts for the greedy parity check of merged vs adapter model (0: skip).",
+        ),
+    ] = 8,
 ) -> None:
     """Merge a run's adapter into full weights and check greedy outputs match the adapter model.
 

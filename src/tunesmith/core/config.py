@@ -35,9 +35,7 @@ def load_config(model_cls: type[M], path: str | Path | None = None, overrides: l
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"{path}: not valid YAML: {exc}", "fix the YAML syntax at the line shown"
-            ) from exc
+            raise ConfigError(f"{path}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys", "write `key: value` lines")
         data = loaded or {}
@@ -69,15 +67,11 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     """Apply one ``a.b.c=value`` override to nested ``data`` in place."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(
-            f"--set {item!r}: expected KEY=VALUE", "e.g. --set learning_rate=2e-4 --set lora.r=8"
-        )
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE", "e.g. --set learning_rate=2e-4 --set lora.r=8")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"--set {item!r}: the value is not valid YAML", "quote strings with special chars"
-        ) from exc
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML", "quote strings with special chars") from exc
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:

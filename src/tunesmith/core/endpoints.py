@@ -46,16 +46,12 @@ class Retries:
 DEFAULT_RETRIES = Retries()
 
 
-def make_client(
-    base_url: str | None, api_key: str, timeout: float | None = None
-) -> openai.OpenAI:
+def make_client(base_url: str | None, api_key: str, timeout: float | None = None) -> openai.OpenAI:
     """A synchronous ``openai.OpenAI`` client (SDK retries off: callers retry through :func:`call_with_retries`)."""
     return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
 
 
-def make_async_client(
-    base_url: str | None, api_key: str, timeout: float | None = None
-) -> openai.AsyncOpenAI:
+def make_async_client(base_url: str | None, api_key: str, timeout: float | None = None) -> openai.AsyncOpenAI:
     """An ``openai.AsyncOpenAI`` client (SDK retries off: callers retry through :func:`acall_with_retries`)."""
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
 

@@ -21,9 +21,7 @@ class ModelPrice(BaseModel):
     """USD per 1M tokens for one model."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["hosted", "local"] = Field(
-        default="hosted", description="Pay-per-token API or self-hosted."
-    )
+    kind: Literal["hosted", "local"] = Field(default="hosted", description="Pay-per-token API or self-hosted.")
     as_of: str = Field(description="Date the prices were read (YYYY-MM-DD).")
     input: float = Field(ge=0, description="USD per 1M prompt tokens.")
     output: float = Field(ge=0, description="USD per 1M completion tokens.")
@@ -55,9 +53,7 @@ class PriceTable(BaseModel):
         """USD to train on ``trained_tokens`` (examples' tokens x epochs)."""
         p = self.price(model)
         if p.training is None:
-            raise ConfigError(
-                f"model {model!r} has no training price", "add `training:` to its price-table entry"
-            )
+            raise ConfigError(f"model {model!r} has no training price", "add `training:` to its price-table entry")
         return trained_tokens * p.training / 1e6
 
 

@@ -16,9 +16,7 @@ NUMBER = r"(\d+(?:\.\d+)?)"
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _SCORE_KEYS = ("score", "rating", "grade")
 # "1-10", "0 to 10", "(1–10)", "from 1 (useless) to 10 (perfect)": the scale, not a score.
-_SCALE = re.compile(
-    r"\(?\b(?:from\s+)?[01]\s*(?:\([^)]*\)\s*)?(?:-|–|to)\s*10\b(?:\s*\([^)]*\))?\)?", re.IGNORECASE
-)
+_SCALE = re.compile(r"\(?\b(?:from\s+)?[01]\s*(?:\([^)]*\)\s*)?(?:-|–|to)\s*10\b(?:\s*\([^)]*\))?\)?", re.IGNORECASE)
 _SCORE_PATTERNS = [
     re.compile(rf"(?:score|rating|grade)[\"'*\s]*[:=]?[\"'*\s]*{NUMBER}", re.IGNORECASE),
     re.compile(rf"{NUMBER}\s*(?:/|out\s+of)\s*10\b", re.IGNORECASE),

@@ -16,9 +16,7 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 MESSAGE_KEYS: frozenset[str] = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 )
-EXAMPLE_KEYS: frozenset[str] = frozenset(
-    {"messages", "tools", "functions", "parallel_tool_calls", "metadata"}
-)
+EXAMPLE_KEYS: frozenset[str] = frozenset({"messages", "tools", "functions", "parallel_tool_calls", "metadata"})
 PREFERENCE_KEYS: frozenset[str] = frozenset({"input", "preferred_output", "non_preferred_output", "metadata"})
 
 

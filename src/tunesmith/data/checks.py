@@ -15,14 +15,11 @@ class DataCheckConfig(BaseModel):
     min_examples: int = Field(default=10, ge=0, description="Fewer valid examples than this is an error.")
     recommended_examples: int = Field(default=100, ge=0, description="Fewer valid examples is a warning.")
     min_response_chars: int = Field(default=2, ge=0, description="Assistant answers shorter (stripped) warn.")
-    max_response_chars: int = Field(
-        default=8000, ge=1, description="Assistant answers longer than this warn."
-    )
+    max_response_chars: int = Field(default=8000, ge=1, description="Assistant answers longer than this warn.")
     max_length: int | None = Field(
         default=None,
         ge=1,
-        description="Token limit per example (default: the "
-        "model's context window); use your training max_seq_length.",
+        description="Token limit per example (default: the model's context window); use your training max_seq_length.",
     )
     batch_size: int = Field(default=256, ge=1, description="Examples per batched tokenizer call.")
 

@@ -59,16 +59,12 @@ def convert_source(source: DataSource, to: str, out: Path, rejects: Path) -> Con
         DatasetError: unknown target format or unreadable input.
     """
     if to not in WRITERS:
-        raise DatasetError(
-            f"--to {to!r}: cannot write this format", f"use one of {', '.join(WRITERS)}", param="to"
-        )
+        raise DatasetError(f"--to {to!r}: cannot write this format", f"use one of {', '.join(WRITERS)}", param="to")
     reasons: Counter = Counter()
     written = invalid = 0
     with atomic_open(out) as fo, open_rejects(rejects) as fr:
         for rec in source.records():
-            obj, reason = (
-                WRITERS[to](rec.example) if rec.example is not None else (None, f"invalid: {rec.error}")
-            )
+            obj, reason = WRITERS[to](rec.example) if rec.example is not None else (None, f"invalid: {rec.error}")
             if obj is not None:
                 fo.write(json.dumps(obj, ensure_ascii=False) + "\n")
                 written += 1

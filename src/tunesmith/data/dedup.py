@@ -19,9 +19,7 @@ class DedupSettings(BaseModel):
     """Which duplicates to drop (the first of each group is kept) and when two examples are near-duplicates."""
 
     model_config = ConfigDict(extra="forbid")
-    exact: bool = Field(
-        default=True, description="Drop exact duplicates (same roles and contents), keeping the first."
-    )
+    exact: bool = Field(default=True, description="Drop exact duplicates (same roles and contents), keeping the first.")
     near: bool = Field(
         default=True,
         description="Drop near-duplicates, keeping the first of each group. false keeps them, and the split "

@@ -79,7 +79,5 @@ def load_numbered_examples(
             f"run `tunesmith data validate {path}` for every problem and fix",
         )
     if not examples:
-        raise DatasetError(
-            f"{path}: no examples", "the file is empty; add examples, one JSON object per line"
-        )
+        raise DatasetError(f"{path}: no examples", "the file is empty; add examples, one JSON object per line")
     return examples

@@ -95,9 +95,7 @@ def _validate(
     scan = validate_source(source, cfg, rejects=rejects, tokenizer=tokenizer, progress=progress, observe=keys.add)
     fatal = [i for i in scan.report.errors if i.line is None]
     if fatal:
-        raise DatasetError(
-            "; ".join(f"{i.file}: {i.message}" for i in fatal), fatal[0].hint or "fix the source file"
-        )
+        raise DatasetError("; ".join(f"{i.file}: {i.message}" for i in fatal), fatal[0].hint or "fix the source file")
     keys.check(param="split.stratify", where="split.stratify:")
     return scan
 

@@ -36,11 +36,7 @@ def preview_examples(
     from tunesmith.models.load import load_tokenizer, prepare_tokenizer
 
     tok = prepare_tokenizer(tokenizer) if tokenizer is not None else load_tokenizer(model)
-    records = (
-        r
-        for r in DataSource.of(path, fmt, options).records()
-        if r.example is not None
-    )
+    records = (r for r in DataSource.of(path, fmt, options).records() if r.example is not None)
     out = []
     for rec in islice(records, max(n, 0)):
         t = tokenize_example(tok, as_chat(rec.example))

@@ -14,9 +14,7 @@ class Issue(BaseModel):
     severity: Literal["error", "warning"]
     file: str
     line: int | None = Field(default=None, description="1-based line; None for file-level findings.")
-    field: str | None = Field(
-        default=None, description="Dotted path of the field at fault (messages.2.role)."
-    )
+    field: str | None = Field(default=None, description="Dotted path of the field at fault (messages.2.role).")
     code: str = Field(description="Short machine-readable code, e.g. not_json_object, near_duplicate.")
     message: str
     hint: str = ""
@@ -24,11 +22,7 @@ class Issue(BaseModel):
 
     def where(self) -> str:
         """``file line N field F``."""
-        return (
-            self.file
-            + (f" line {self.line}" if self.line else "")
-            + (f" field {self.field}" if self.field else "")
-        )
+        return self.file + (f" line {self.line}" if self.line else "") + (f" field {self.field}" if self.field else "")
 
 
 class ValidationReport(BaseModel):
@@ -65,7 +59,5 @@ class ValidationReport(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-able dict, with error/warning totals and per-code counts."""
         data = self.model_dump()
-        data.update(
-            ok=self.ok, n_errors=len(self.errors), n_warnings=len(self.warnings), counts=self.counts()
-        )
+        data.update(ok=self.ok, n_errors=len(self.errors), n_warnings=len(self.warnings), counts=self.counts())
         return data

@@ -27,8 +27,8 @@ class DataSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: Path = Field(description="The dataset file (OpenAI JSONL, JSON array, Alpaca, ShareGPT, CSV/TSV, logs).")
     format: FormatName = Field(
-        default="auto", description="File format: auto (detected from the extension and keys), openai, "
-        "alpaca, sharegpt, csv, logs."
+        default="auto",
+        description="File format: auto (detected from the extension and keys), openai, alpaca, sharegpt, csv, logs.",
     )
     kind: Kind = Field(
         default="auto",
@@ -56,9 +56,7 @@ class DataSource(BaseModel):
         Raises:
             DatasetError: the file is missing or cannot be read at all.
         """
-        return iter_records(
-            self.path, kind=kind or self.record_kind(), fmt=self.format, options=self.options
-        )
+        return iter_records(self.path, kind=kind or self.record_kind(), fmt=self.format, options=self.options)
 
     def detect_kind(self) -> str:
         """``chat`` or ``preference``: the configured kind, else what the first record looks like."""

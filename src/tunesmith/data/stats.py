@@ -71,9 +71,7 @@ class DataStats(BaseModel):
     epochs: int
     billed_tokens: int = Field(description="All tokens x epochs (what per-token training prices bill).")
     costs: list[CostLine]
-    histogram: list[tuple[float, float, int]] = Field(
-        description="(low, high, count) bins of tokens/example."
-    )
+    histogram: list[tuple[float, float, int]] = Field(description="(low, high, count) bins of tokens/example.")
 
 
 class StatsSettings(BaseModel):

@@ -167,9 +167,7 @@ def _issue(
     hint: str = "",
 ) -> None:
     scan.report.issues.append(
-        Issue(
-            severity=severity, file=rec.path, line=rec.line, field=fld, code=code, message=message, hint=hint
-        )
+        Issue(severity=severity, file=rec.path, line=rec.line, field=fld, code=code, message=message, hint=hint)
     )
 
 
@@ -247,16 +245,13 @@ def _flush_tokens(scan: ValidationScan) -> None:
                 f"{count.n_tokens} tokens, longer than the context ({counter.context}); it will be truncated",
                 hint="shorten or split the example",
             )
-        if (count.n_trained == 0 or count.n_tokens > counter.context) and counter.trained_after_truncation(
-            ex
-        ) == 0:
+        if (count.n_trained == 0 or count.n_tokens > counter.context) and counter.trained_after_truncation(ex) == 0:
             _issue(
                 scan,
                 "warning",
                 rec,
                 "zero_trained_tokens",
-                "no trainable tokens after loss masking "
-                "(every assistant turn has weight 0, or is truncated away)",
+                "no trainable tokens after loss masking (every assistant turn has weight 0, or is truncated away)",
                 hint="give an assistant turn weight 1, or shorten the prompt",
             )
 
@@ -279,8 +274,7 @@ def _file_level(scan: ValidationScan, path: str, n: int) -> None:
                 severity="warning",
                 file=path,
                 code="few_examples",
-                message=f"only {n} valid "
-                f"examples; fewer than {cfg.recommended_examples} rarely fine-tunes well",
+                message=f"only {n} valid examples; fewer than {cfg.recommended_examples} rarely fine-tunes well",
                 hint="add examples, or try few-shot prompting (`tunesmith advise`)",
             )
         )

@@ -52,9 +52,7 @@ class CandidateSpec(BaseModel):
     kind: CandidateKind = Field(
         description="zero-shot | few-shot | system | structured | rag | run | endpoint (the decision ladder's rungs)."
     )
-    name: str | None = Field(
-        default=None, description="Label in the report (default: derived from the spec)."
-    )
+    name: str | None = Field(default=None, description="Label in the report (default: derived from the spec).")
     model: str = Field(default=BUNDLED_NAME, description="Base model (local) or the endpoint's model name.")
     k: int = Field(default=4, ge=1, le=64, description="few-shot: number of training examples shown.")
     selection: Literal["fixed", "nearest"] = Field(
@@ -63,15 +61,11 @@ class CandidateSpec(BaseModel):
         "(most similar training inputs by MiniLM embedding).",
     )
     prompt: str | None = Field(default=None, description="system: the system prompt text.")
-    prompt_file: Path | None = Field(
-        default=None, description="system: read the system prompt from this file."
-    )
+    prompt_file: Path | None = Field(default=None, description="system: read the system prompt from this file.")
     path: Path | None = Field(default=None, description="run: the training run directory.")
     base_url: str | None = Field(default=None, description="endpoint: OpenAI-compatible base URL (…/v1).")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="endpoint: env var holding the API key.")
-    price_model: str | None = Field(
-        default=None, description="Price-table key for cost (default: the model)."
-    )
+    price_model: str | None = Field(default=None, description="Price-table key for cost (default: the model).")
     json_schema: str | None = Field(
         default=None,
         description="Structured output: `infer` (from the training answers) or a JSON Schema file; answers are "
@@ -139,12 +133,8 @@ class EvalConfig(BaseModel):
     test_file: Path = Field(
         description="Held-out test set (OpenAI chat JSONL); the last assistant turn is the reference answer."
     )
-    train_file: Path | None = Field(
-        default=None, description="Training split: few-shot examples come from here."
-    )
-    candidates: list[CandidateSpec] = Field(
-        min_length=1, description="What to compare (see docs/evaluation.md)."
-    )
+    train_file: Path | None = Field(default=None, description="Training split: few-shot examples come from here.")
+    candidates: list[CandidateSpec] = Field(min_length=1, description="What to compare (see docs/evaluation.md).")
     output_dir: Path = Field(
         default=Path("runs/eval"), description="Where report.json, report.html and the generation cache go."
     )
@@ -159,9 +149,7 @@ class EvalConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0, description="0 = greedy decoding.")
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N test examples.")
     seed: int = Field(default=0, description="Seed for few-shot selection and the bootstrap.")
-    bootstrap_samples: int = Field(
-        default=1000, ge=100, description="Bootstrap resamples for the 95% intervals."
-    )
+    bootstrap_samples: int = Field(default=1000, ge=100, description="Bootstrap resamples for the 95% intervals.")
     worst_k: int = Field(default=5, ge=0, description="Worst examples listed per candidate.")
     regression_suite: Path | None = Field(
         default=None,
@@ -209,9 +197,7 @@ def parse_candidate(text: str) -> CandidateSpec:
         key, sep, value = part.partition("=")
         if not sep:
             if i > 0:
-                raise ConfigError(
-                    f"--candidate {text!r}: {part!r} is not key=value", "separate pairs with commas"
-                )
+                raise ConfigError(f"--candidate {text!r}: {part!r} is not key=value", "separate pairs with commas")
             key, value = _VALUE_KEY[kind], part
         key = key.strip()
         if kind == "rag" and key in (*_RAG_KEYS, "k"):

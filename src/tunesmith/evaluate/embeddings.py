@@ -34,9 +34,7 @@ def embed(texts: list[str]) -> np.ndarray:
     """L2-normalized embeddings, shape ``(len(texts), 384)``."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    return np.asarray(
-        load_embedder().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
-    )
+    return np.asarray(load_embedder().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False))
 
 
 def semantic_similarity(preds: list[str], refs: list[str]) -> list[float]:

@@ -52,8 +52,10 @@ def run_judge(
             comp.judge_pairwise = counts
     pool.shutdown()
     if failures and len(failures) == n * _calls_per_item(cfg, results, comparisons):
-        raise EndpointError(f"the judge failed on every example: {failures[-1]}", "check the judge's base_url, "
-                         "model and API key (judge.api_key_env)")
+        raise EndpointError(
+            f"the judge failed on every example: {failures[-1]}",
+            "check the judge's base_url, model and API key (judge.api_key_env)",
+        )
 
 
 def _judged(call: Any, failures: list[str], *args: str) -> Verdict:

@@ -140,9 +140,7 @@ class Judge:
     def pointwise(self, question: str, answer: str, reference: str) -> Verdict:
         """Score ``answer`` 0-10 against the rubric and the reference."""
         reply = self._ask(
-            POINTWISE_PROMPT.format(
-                rubric=self.settings.rubric, question=question, reference=reference, answer=answer
-            )
+            POINTWISE_PROMPT.format(rubric=self.settings.rubric, question=question, reference=reference, answer=answer)
         )
         return Verdict(score=parse_score(reply), reasoning=reasoning_of(reply), raw=[reply])
 

@@ -65,9 +65,7 @@ def load_suite(path: Path) -> RegressionSuite:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError(
-            f"regression_suite {path} does not exist", "configs/eval/regression.yaml is an example"
-        )
+        raise ConfigError(f"regression_suite {path} does not exist", "configs/eval/regression.yaml is an example")
     try:
         return RegressionSuite.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:

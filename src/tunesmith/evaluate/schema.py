@@ -43,9 +43,7 @@ class CostSpeed(BaseModel):
     latency_p50_s: float
     latency_p95_s: float
     price_model: str | None = None
-    cost_per_1k: float | None = Field(
-        default=None, description="USD per 1,000 queries (None: no price entry)."
-    )
+    cost_per_1k: float | None = Field(default=None, description="USD per 1,000 queries (None: no price entry).")
     note: str = ""
 
 
@@ -66,9 +64,7 @@ class CandidateResult(BaseModel):
     metrics: dict[str, MetricValue]
     cost: CostSpeed
     confusion: dict[str, Any] | None = None
-    worst: list[int] = Field(
-        default_factory=list, description="Indices of the worst examples (primary metric)."
-    )
+    worst: list[int] = Field(default_factory=list, description="Indices of the worst examples (primary metric).")
     regression: RegressionResult | None = None
     examples: list[ExampleResult]
     loss_curve: list[dict[str, Any]] | None = None
@@ -157,9 +153,7 @@ class EvalReport(BaseModel):
         for c in self.candidates:
             if c.name == name:
                 return c
-        raise EvalError(
-            f"report has no candidate {name!r}", f"known: {', '.join(c.name for c in self.candidates)}"
-        )
+        raise EvalError(f"report has no candidate {name!r}", f"known: {', '.join(c.name for c in self.candidates)}")
 
 
 def load_report(path: str | Path) -> EvalReport:
@@ -172,9 +166,7 @@ def load_report(path: str | Path) -> EvalReport:
     if path.is_dir():
         path = path / "report.json"
     if not path.exists():
-        raise EvalError(
-            f"{path}: no such report", "run `tunesmith eval CONFIG.yaml` first; it writes report.json"
-        )
+        raise EvalError(f"{path}: no such report", "run `tunesmith eval CONFIG.yaml` first; it writes report.json")
     try:
         return EvalReport.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:

@@ -66,9 +66,7 @@ def headline_metrics(
 
 def confusion(examples: list[ExampleResult], refs: list[str]) -> dict[str, Any]:
     """Confusion matrix of extracted labels."""
-    return M.confusion_matrix(
-        [M.extract_label(e.output) for e in examples], [M.extract_label(r) for r in refs]
-    )
+    return M.confusion_matrix([M.extract_label(e.output) for e in examples], [M.extract_label(r) for r in refs])
 
 
 def cost_speed(examples: list[ExampleResult], table: PriceTable, price_model: str | None) -> CostSpeed:
@@ -95,9 +93,7 @@ def cost_speed(examples: list[ExampleResult], table: PriceTable, price_model: st
 
 def worst_examples(examples: list[ExampleResult], primary: str, k: int) -> list[int]:
     """Indices of the ``k`` lowest-scoring examples on the primary metric (ties: shorter overlap first)."""
-    ranked = sorted(
-        examples, key=lambda e: (e.scores.get(primary, 0.0), e.scores.get("token_f1", 0.0), e.index)
-    )
+    ranked = sorted(examples, key=lambda e: (e.scores.get(primary, 0.0), e.scores.get("token_f1", 0.0), e.index))
     return [e.index for e in ranked[:k]]
 
 
@@ -140,9 +136,7 @@ def break_even(ft: CandidateResult, base: CandidateResult, table: PriceTable) ->
     return training / saving if saving > 0 else None
 
 
-def verdict(
-    cands: list[CandidateResult], comp: Comparison | None, primary: str, queries: float | None
-) -> str:
+def verdict(cands: list[CandidateResult], comp: Comparison | None, primary: str, queries: float | None) -> str:
     """The one-paragraph summary at the top of the report."""
     if comp is None:
         best = max(cands, key=lambda c: c.metrics[primary].value if primary in c.metrics else -1)
@@ -169,8 +163,7 @@ def verdict(
         text += f" at {100 * ft.cost.cost_per_1k / base.cost.cost_per_1k:.0f}% of its per-query cost"
     else:
         text += (
-            f"; it uses {ft.cost.prompt_tokens_mean:.0f} prompt tokens per query vs "
-            f"{base.cost.prompt_tokens_mean:.0f}"
+            f"; it uses {ft.cost.prompt_tokens_mean:.0f} prompt tokens per query vs {base.cost.prompt_tokens_mean:.0f}"
         )
     if comp.high < 0:  # cheaper queries do not pay for a model that is worse
         text += "; no break-even worth stating (it is significantly worse)"

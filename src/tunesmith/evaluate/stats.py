@@ -37,9 +37,7 @@ def bootstrap_stat(
     return float(stat(np.arange(n))), float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha))
 
 
-def paired_bootstrap(
-    a: Sequence[float], b: Sequence[float], samples: int = 1000, seed: int = 0
-) -> dict[str, float]:
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], samples: int = 1000, seed: int = 0) -> dict[str, float]:
     """Paired bootstrap of ``mean(a) - mean(b)`` over the same examples.
 
     Returns:

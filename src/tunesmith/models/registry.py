@@ -52,7 +52,5 @@ def _find_in_hf_cache(repo_id: str) -> Path | None:
     snapshots = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}" / "snapshots"
     if not snapshots.is_dir():
         return None
-    found = sorted(
-        (p for p in snapshots.iterdir() if (p / "config.json").exists()), key=lambda p: p.stat().st_mtime
-    )
+    found = sorted((p for p in snapshots.iterdir() if (p / "config.json").exists()), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None

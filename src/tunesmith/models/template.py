@@ -109,9 +109,7 @@ def _ends_turn_without_eos(tok: Any, text: str) -> bool:
     return not any(text.rstrip().endswith(s) for s in specials)
 
 
-def prompt_ids(
-    tok: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
-) -> list[int]:
+def prompt_ids(tok: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
     """Token ids of ``messages`` plus the generation prompt, tokenized as :func:`tokenize_example` does."""
     text = render_chat(tok, messages, add_generation_prompt=True, tools=tools)
     return tok(text, add_special_tokens=False)["input_ids"]

@@ -114,9 +114,7 @@ def auto_epochs(n_examples: int) -> int:
     return TARGET_EPOCHS
 
 
-def resolve_auto_hyperparameters(
-    method: dict[str, Any], overrides: dict[str, Any], n_examples: int
-) -> dict[str, Any]:
+def resolve_auto_hyperparameters(method: dict[str, Any], overrides: dict[str, Any], n_examples: int) -> dict[str, Any]:
     """``method`` (dumped) with every "auto" hyperparameter replaced by the value training will use.
 
     n_epochs: ``epochs`` from ``overrides`` (server defaults + training_config) when set there, else OpenAI's
@@ -148,9 +146,7 @@ def check_overrides(overrides: dict[str, Any]) -> None:
     """Refuse reserved or unknown TrainConfig keys in ``training_config`` (all listed at once)."""
     reserved = sorted(set(overrides) & RESERVED_KEYS)
     unknown = sorted(set(overrides) - set(TrainConfig.model_fields))
-    problems = [f"{k} is set by the job itself" for k in reserved] + [
-        f"{k} is not a TrainConfig key" for k in unknown
-    ]
+    problems = [f"{k} is set by the job itself" for k in reserved] + [f"{k} is not a TrainConfig key" for k in unknown]
     if problems:
         raise ConfigError(
             "training_config: " + "; ".join(problems),

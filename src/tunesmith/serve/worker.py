@@ -163,9 +163,7 @@ class JobWorker:
             self._fail(job_id, "invalid_hyperparameters", exc.message, exc.param)
             return
         resume = job.resume and any((output / "checkpoints").glob("checkpoint-*"))
-        cmd = [sys.executable, "-m", "tunesmith", "train", str(work / "config.yaml")] + (
-            ["--resume"] if resume else []
-        )
+        cmd = [sys.executable, "-m", "tunesmith", "train", str(work / "config.yaml")] + (["--resume"] if resume else [])
         try:
             work.mkdir(parents=True, exist_ok=True)
             save_config(cfg, work / "config.yaml")
@@ -292,5 +290,3 @@ def wandb_env(job: Any) -> dict[str, str]:
 def check_dataset(path: str | Path, kind: str) -> int:
     """The number of examples; raise DatasetError when the file does not load as ``kind`` (chat or preference)."""
     return len(load_examples(path, kind=kind))
-
-

@@ -80,8 +80,7 @@ def _check_version(engine: Engine) -> None:
             s.add(SchemaVersion(version=SCHEMA_VERSION))
         elif row.version > SCHEMA_VERSION:
             raise ServeError(
-                f"the database has schema version {row.version}, newer than this tunesmith "
-                f"({SCHEMA_VERSION})",
+                f"the database has schema version {row.version}, newer than this tunesmith ({SCHEMA_VERSION})",
                 "upgrade tunesmith or point --database-url elsewhere",
             )
 

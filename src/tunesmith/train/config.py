@@ -46,16 +46,11 @@ class TrainConfig(BaseModel):
     """Everything `tunesmith train` needs. YAML keys are these field names; `--set a.b=v` overrides them."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(
-        default=BUNDLED_NAME, description="Base model: the bundled default, or a local HF model dir."
-    )
+    model: str = Field(default=BUNDLED_NAME, description="Base model: the bundled default, or a local HF model dir.")
     train_file: Path = Field(
-        description="Training data (OpenAI chat JSONL or any format `tunesmith data` reads; "
-        "preference JSONL for dpo)."
+        description="Training data (OpenAI chat JSONL or any format `tunesmith data` reads; preference JSONL for dpo)."
     )
-    valid_file: Path | None = Field(
-        default=None, description="Validation data; enables valid_loss and early stopping."
-    )
+    valid_file: Path | None = Field(default=None, description="Validation data; enables valid_loss and early stopping.")
     output_dir: Path = Field(
         default=Path("runs/train"),
         description="Run directory for adapter/, checkpoints/, metrics.jsonl, config.yaml, run.json.",
@@ -66,9 +61,7 @@ class TrainConfig(BaseModel):
         "(preference data, trains a LoRA adapter).",
     )
     epochs: float = Field(default=1.0, gt=0, description="Passes over the training data.")
-    max_steps: int = Field(
-        default=-1, description="Stop after this many optimizer steps (-1: run all epochs)."
-    )
+    max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run all epochs).")
     max_minutes: float | None = Field(
         default=None,
         gt=0,
@@ -86,9 +79,7 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
-    max_seq_length: int = Field(
-        default=1024, ge=16, description="Longer examples are truncated (and reported)."
-    )
+    max_seq_length: int = Field(default=1024, ge=16, description="Longer examples are truncated (and reported).")
     pad_to_multiple_of: int = Field(
         default=16,
         ge=1,
@@ -129,9 +120,7 @@ class TrainConfig(BaseModel):
     )
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for activation memory.")
     seed: int = Field(default=0, description="Seed for data order, initialisation and dropout.")
-    eval_steps: int | None = Field(
-        default=None, ge=1, description="Validate every N steps (and at each epoch end)."
-    )
+    eval_steps: int | None = Field(default=None, ge=1, description="Validate every N steps (and at each epoch end).")
     save_steps: int | None = Field(
         default=None,
         ge=1,

@@ -55,9 +55,7 @@ def tokenize_file(tok: Any, path: Path, max_seq_length: int) -> TokenizedSet:
 
 def zero_trainable_error(path: Path, lines: list[int], total: int, max_seq_length: int) -> TrainError:
     """The error for examples whose loss mask is empty (nothing to learn from them)."""
-    shown = ", ".join(str(n) for n in lines[:20]) + (
-        f" ... (+{len(lines) - 20} more)" if len(lines) > 20 else ""
-    )
+    shown = ", ".join(str(n) for n in lines[:20]) + (f" ... (+{len(lines) - 20} more)" if len(lines) > 20 else "")
     return TrainError(
         f"{path}: {len(lines)} of {total} example(s) have zero trainable tokens (example number(s) {shown}): "
         "no assistant message with weight != 0 survives tokenization",

@@ -69,9 +69,7 @@ def preference_rows(path: Any) -> list[dict[str, Any]]:
         {
             "prompt": ex.input.for_template(),
             "chosen": [m.model_dump(exclude_none=True, exclude={"weight"}) for m in ex.preferred_output],
-            "rejected": [
-                m.model_dump(exclude_none=True, exclude={"weight"}) for m in ex.non_preferred_output
-            ],
+            "rejected": [m.model_dump(exclude_none=True, exclude={"weight"}) for m in ex.non_preferred_output],
         }
         for ex in examples
     ]

@@ -55,9 +55,7 @@ def find_last_checkpoint(cfg: TrainConfig) -> Path | None:
     if not root.is_dir():
         return None
     found = [
-        p
-        for p in root.glob("checkpoint-*")
-        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+        p for p in root.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
     ]
     return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
 

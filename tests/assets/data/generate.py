@@ -169,9 +169,7 @@ def main() -> None:
     lines.insert(3, b'{"messages": [{"role": "user", "content": "caf\xe9"}]}\n')
     (HERE / "invalid_utf8.jsonl").write_bytes(b"".join(lines))
     text = "".join(json.dumps(r) + "\n" for r in good())
-    (HERE / "truncated_line.jsonl").write_text(
-        text + '{"messages": [{"role": "user", "content": "cut', "utf-8"
-    )
+    (HERE / "truncated_line.jsonl").write_text(text + '{"messages": [{"role": "user", "content": "cut', "utf-8")
     write("leak_train", good())
     write("leak_val", [chat(12), chat(13), chat(5)])
     pref = {
@@ -181,10 +179,7 @@ def main() -> None:
     }
     write(
         "preference",
-        [
-            dict(pref, input={"messages": [{"role": "user", "content": f"Say hi to person {i}"}]})
-            for i in range(12)
-        ]
+        [dict(pref, input={"messages": [{"role": "user", "content": f"Say hi to person {i}"}]}) for i in range(12)]
         + [
             dict(pref, non_preferred_output=pref["preferred_output"]),
             {"input": {"messages": []}, "preferred_output": []},

@@ -46,10 +46,7 @@ def test_preference_data_means_dpo():
 
 def test_simple_describable_task_means_prompt_and_strict_format_adds_structured_output():
     assert recommend(TaskProfile()).approach == "PROMPT"
-    assert (
-        recommend(TaskProfile(strict_output_format=True, n_examples=0)).approach
-        == "STRUCTURED OUTPUT + PROMPT"
-    )
+    assert recommend(TaskProfile(strict_output_format=True, n_examples=0)).approach == "STRUCTURED OUTPUT + PROMPT"
 
 
 def test_fine_tune_with_changing_knowledge_also_recommends_rag():

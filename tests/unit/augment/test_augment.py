@@ -223,7 +223,6 @@ def test_killed_run_resumes_without_repeating_finished_requests(teacher, tmp_pat
     assert len(read(out)) == 12 * 3
 
 
-
 @pytest.mark.parametrize("fmt", ["alpaca", "sharegpt"])
 def test_augment_reads_alpaca_and_sharegpt_sources(teacher, tmp_path, fmt):
     questions = SENTENCES[:2]

@@ -14,9 +14,7 @@ def test_request_key_is_stable_and_covers_model_messages_and_params():
     key = request_key("m", MSGS, {"temperature": 0.7, "max_tokens": 5})
     assert key == request_key("m", [dict(MSGS[0])], {"max_tokens": 5, "temperature": 0.7})
     assert key != request_key("m2", MSGS, {"temperature": 0.7, "max_tokens": 5})
-    assert key != request_key(
-        "m", [{"role": "user", "content": "hi!"}], {"temperature": 0.7, "max_tokens": 5}
-    )
+    assert key != request_key("m", [{"role": "user", "content": "hi!"}], {"temperature": 0.7, "max_tokens": 5})
     assert key != request_key("m", MSGS, {"temperature": 0.0, "max_tokens": 5})
 
 

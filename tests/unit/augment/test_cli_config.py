@@ -23,10 +23,15 @@ def write_yaml(path, data):
 
 def test_augment_config_yaml_with_flags_and_set_overriding_it(teacher, source_file, tmp_path):
     out = tmp_path / "aug.jsonl"
-    cfg = write_yaml(tmp_path / "augment.yaml", {
-        "input": str(source_file), "output": str(out), "variations": 1,
-        "teacher": {"model": "teacher-x", "base_url": teacher.base_url, "backoff_s": 0.01},
-    })
+    cfg = write_yaml(
+        tmp_path / "augment.yaml",
+        {
+            "input": str(source_file),
+            "output": str(out),
+            "variations": 1,
+            "teacher": {"model": "teacher-x", "base_url": teacher.base_url, "backoff_s": 0.01},
+        },
+    )
     result = CliRunner().invoke(app, ["data", "augment", str(cfg), "--quiet"])
     assert result.exit_code == 0, result.output
     # -n left at its default (3) does not override the YAML's variations: 1
@@ -54,10 +59,16 @@ def test_distill_config_yaml_judge_takes_the_teachers_endpoint(teacher, tmp_path
     prompts = tmp_path / "p.txt"
     prompts.write_text("first prompt here\nLOWSCORE second prompt\n")
     out = tmp_path / "cli.jsonl"
-    cfg = write_yaml(tmp_path / "distill.yaml", {
-        "prompts": str(prompts), "output": str(out), "min_score": 5, "judge": {"model": "j"},
-        "teacher": {"model": "t", "base_url": teacher.base_url, "backoff_s": 0.01},
-    })
+    cfg = write_yaml(
+        tmp_path / "distill.yaml",
+        {
+            "prompts": str(prompts),
+            "output": str(out),
+            "min_score": 5,
+            "judge": {"model": "j"},
+            "teacher": {"model": "t", "base_url": teacher.base_url, "backoff_s": 0.01},
+        },
+    )
     loaded = load_config(DistillConfig, cfg)
     assert loaded.judge.base_url == teacher.base_url and loaded.judge.model == "j"
     assert loaded.teacher.temperature == 0.0  # distillation's default, not the teacher's generic 0.7

@@ -43,9 +43,7 @@ def test_distill_text_prompts_with_system_and_provenance(teacher, tmp_path):
         {"role": "assistant", "content": "Answer to: What is LoRA in one line?"},
     ]
     prov = rows[1]["metadata"]["distill"]
-    assert (
-        prov["source_line"] == 3 and prov["teacher"] == "teacher-x" and prov["prompt_version"] == "distill-v1"
-    )
+    assert prov["source_line"] == 3 and prov["teacher"] == "teacher-x" and prov["prompt_version"] == "distill-v1"
     assert read(tmp_path / "d.rejects.jsonl") == [
         {"source_line": 4, "prompt": "EMPTY please", "reason": "teacher returned an empty answer"}
     ]
@@ -123,9 +121,7 @@ def test_parse_score_skips_the_restated_scale(reply, score):
 
 
 def test_bad_prompt_lines_are_all_reported(tmp_path):
-    src = write_jsonl(
-        tmp_path / "p.jsonl", [{"prompt": "ok"}, "{oops", {"messages": [{"role": "system"}]}, [1]]
-    )
+    src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "ok"}, "{oops", {"messages": [{"role": "system"}]}, [1]])
     with pytest.raises(
         DatasetError,
         match=r"3 bad prompt line\(s\):\n.*line 2: not valid JSON.*\n.*line 3: "
@@ -173,9 +169,7 @@ def test_cli_distill_with_judge(teacher, tmp_path):
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert (
-        "1 accepted of 2 candidates" in result.output and "judge score below --min-score: 1" in result.output
-    )
+    assert "1 accepted of 2 candidates" in result.output and "judge score below --min-score: 1" in result.output
     assert len(read(out)) == 1
 
 

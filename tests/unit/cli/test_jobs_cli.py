@@ -17,8 +17,16 @@ def test_jobs_list_without_a_key_names_the_flag(monkeypatch):
 
 
 def test_jobs_create_checks_the_training_file_before_uploading(tmp_path):
-    args = ["jobs", "create", str(tmp_path / "missing.jsonl"), "--api-key", "k", "--base-url",
-            "http://127.0.0.1:9/v1", "--no-wait"]
+    args = [
+        "jobs",
+        "create",
+        str(tmp_path / "missing.jsonl"),
+        "--api-key",
+        "k",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--no-wait",
+    ]
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, DatasetError)
     with pytest.raises(DatasetError, match="missing.jsonl: no such file"):

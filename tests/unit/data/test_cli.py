@@ -56,9 +56,7 @@ def test_validate_with_model_finds_special_tokens():
 def test_stats_split_convert_preview(tmp_path):
     src = str(DATA / "valid.jsonl")
     s = runner.invoke(app, ["data", "stats", src, "--epochs", "2", "--plot", str(tmp_path / "h.png")])
-    assert (
-        s.exit_code == 0 and "gpt-4o-mini" in s.output and "█" in s.output and (tmp_path / "h.png").exists()
-    )
+    assert s.exit_code == 0 and "gpt-4o-mini" in s.output and "█" in s.output and (tmp_path / "h.png").exists()
     sp = runner.invoke(app, ["data", "split", src, "--seed", "3", "--out", str(tmp_path / "sp")])
     assert sp.exit_code == 0 and "train=" in sp.output and (tmp_path / "sp" / "manifest.json").exists()
     bad = runner.invoke(app, ["data", "split", src, "--train", "0.9"])
@@ -67,7 +65,5 @@ def test_stats_split_convert_preview(tmp_path):
     assert c.exit_code == 0 and "wrote 12 record(s)" in c.output
     p = runner.invoke(app, ["data", "preview", src, "-n", "1"])
     assert p.exit_code == 0 and "line 1:" in p.output and "trained" in p.output
-    d = runner.invoke(
-        app, ["data", "dedup", str(DATA / "exact_duplicate.jsonl"), "--out", str(tmp_path / "d.jsonl")]
-    )
+    d = runner.invoke(app, ["data", "dedup", str(DATA / "exact_duplicate.jsonl"), "--out", str(tmp_path / "d.jsonl")])
     assert d.exit_code == 0 and "removed 1 exact" in d.output

@@ -195,9 +195,7 @@ def test_alpaca_to_sharegpt_and_back_is_lossless(tmp_path):
 
 
 def test_inexpressible_records_are_skipped_and_reported(tmp_path):
-    weighted = {
-        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}]
-    }
+    weighted = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}]}
     src = _write(tmp_path / "src.jsonl", SINGLE + MULTI + [weighted])
     r = convert_file(src, "alpaca", tmp_path / "out.jsonl")
     assert (r.written, r.skipped) == (2, 2)

@@ -55,7 +55,12 @@ def test_prepare_writes_leak_free_splits_manifest_report_and_rejects(source, tmp
     result = prepare_dataset(_cfg(source, out, split={"train": 0.6, "val": 0.2, "test": 0.2, "seed": 3}))
     assert result.output_dir == out
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.yaml", "manifest.json", "rejects.jsonl", "test.jsonl", "train.jsonl", "val.jsonl",
+        "config.yaml",
+        "manifest.json",
+        "rejects.jsonl",
+        "test.jsonl",
+        "train.jsonl",
+        "val.jsonl",
         "validation.json",
     ]
     splits = {s: _read(out / f"{s}.jsonl") for s in ("train", "val", "test")}
@@ -65,15 +70,23 @@ def test_prepare_writes_leak_free_splits_manifest_report_and_rejects(source, tmp
 
     rejects = _read(out / "rejects.jsonl")
     assert [(r["line"], r["reason"].split(":")[0].split(" of ")[0]) for r in rejects] == [
-        (21, "invalid_json"), (26, "no_assistant_message"), (4, "exact duplicate"), (11, "near duplicate"),
+        (21, "invalid_json"),
+        (26, "no_assistant_message"),
+        (4, "exact duplicate"),
+        (11, "near duplicate"),
     ]
     assert all(r["file"] == str(source) and r["raw"] for r in rejects)
     assert rejects[2]["reason"] == "exact duplicate of line 1"
 
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert manifest["counts"] == {
-        "records": 34, "invalid": 2, "exact_duplicates": 1, "near_duplicates": 1,
-        "train": 18, "val": 6, "test": 6,
+        "records": 34,
+        "invalid": 2,
+        "exact_duplicates": 1,
+        "near_duplicates": 1,
+        "train": 18,
+        "val": 6,
+        "test": 6,
     }
     assert manifest["source"]["path"] == str(source) and len(manifest["source"]["sha256"]) == 64
     assert manifest["source"]["kind"] == "chat" and manifest["tokens"] is None

@@ -21,9 +21,7 @@ def _rows(n: int = 40) -> list[dict]:
     for i in range(n):
         label = "pos" if i % 4 else "neg"
         user = BASE.format(f"item{i}", f"complaint{i}")
-        rows.append(
-            {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": label}]}
-        )
+        rows.append({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": label}]})
         if i % 5 == 0:  # a near-duplicate (case/punctuation) of the same example
             rows.append(
                 {
@@ -66,13 +64,8 @@ def test_split_is_deterministic_and_keeps_near_duplicates_together(data_file, tm
 
 
 def test_stratified_split_keeps_label_shares(data_file, tmp_path):
-    r = split_dataset(
-        data_file, SplitConfig(train=0.5, val=0.5, test=0.0, seed=1, stratify="label"), tmp_path / "s"
-    )
-    labels = {
-        s: [x["messages"][-1]["content"] for x in _read(tmp_path / "s" / f"{s}.jsonl")]
-        for s in ("train", "val")
-    }
+    r = split_dataset(data_file, SplitConfig(train=0.5, val=0.5, test=0.0, seed=1, stratify="label"), tmp_path / "s")
+    labels = {s: [x["messages"][-1]["content"] for x in _read(tmp_path / "s" / f"{s}.jsonl")] for s in ("train", "val")}
     assert abs(labels["train"].count("neg") - labels["val"].count("neg")) <= 2
     assert r.counts["test"] == 0
 
@@ -122,12 +115,25 @@ def test_a_long_shared_system_prompt_does_not_make_examples_near_duplicates():
     from tunesmith.data.near_dup import DuplicateIndex
 
     system = " ".join(f"rule{i} applies to every answer you give" for i in range(40))  # ~280 words
-    questions = ["what is the capital of france", "how do i boil an egg", "name three prime numbers please",
-                 "who wrote the odyssey originally", "why is the sky blue at noon"]
+    questions = [
+        "what is the capital of france",
+        "how do i boil an egg",
+        "name three prime numbers please",
+        "who wrote the odyssey originally",
+        "why is the sky blue at noon",
+    ]
     index = DuplicateIndex()
     for q in questions:
-        index.add(ChatExample.model_validate({"messages": [
-            {"role": "system", "content": system}, {"role": "user", "content": q},
-            {"role": "assistant", "content": f"an answer about {q}"}]}))
+        index.add(
+            ChatExample.model_validate(
+                {
+                    "messages": [
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": q},
+                        {"role": "assistant", "content": f"an answer about {q}"},
+                    ]
+                }
+            )
+        )
     groups = index.groups()
     assert groups.near == [] and groups.exact == []

@@ -49,11 +49,7 @@ def test_duplicate_groups_list_every_line():
     report = validate_file(DATA / "exact_duplicate.jsonl", model=None)
     (dup,) = [i for i in report.issues if i.code == "exact_duplicate"]
     assert dup.lines == [3, 13]
-    near = [
-        i
-        for i in validate_file(DATA / "near_duplicate.jsonl", model=None).issues
-        if i.code == "near_duplicate"
-    ]
+    near = [i for i in validate_file(DATA / "near_duplicate.jsonl", model=None).issues if i.code == "near_duplicate"]
     assert near[0].lines == [13, 14]
 
 
@@ -74,9 +70,7 @@ def test_preference_records_are_detected_and_checked():
 def test_rejects_file_holds_every_rejected_line_verbatim(tmp_path):
     src = tmp_path / "mixed.jsonl"
     raw = [
-        json.dumps(
-            {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
-        )
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]})
         for i in range(11)
     ] + ["[1]", '{"messages": []}', '{"messages": [{"role": "bot", "content": "x"}]}']
     src.write_text("\n".join(raw) + "\n", encoding="utf-8")

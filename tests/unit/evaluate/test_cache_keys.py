@@ -21,8 +21,9 @@ def test_torn_last_line_is_dropped_before_new_rows_are_appended(tmp_path):
 
 def test_retraining_into_the_same_run_dir_changes_the_cache_key(tmp_path):
     test = tmp_path / "test.jsonl"
-    test.write_text(json.dumps({"messages": [{"role": "user", "content": "x"},
-                                             {"role": "assistant", "content": "y"}]}) + "\n")
+    test.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}) + "\n"
+    )
     run = tmp_path / "run"
     (run / "adapter").mkdir(parents=True)
     weights = run / "adapter" / "adapter_model.safetensors"

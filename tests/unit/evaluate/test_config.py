@@ -54,9 +54,7 @@ def test_eval_config_reports_every_problem(tmp_path):
 
 def test_duplicate_candidate_names_are_rejected():
     with pytest.raises(ConfigError, match="candidate names must be unique"):
-        load_config(
-            EvalConfig, None, ["test_file=t.jsonl", "candidates=[{kind: zero-shot}, {kind: zero-shot}]"]
-        )
+        load_config(EvalConfig, None, ["test_file=t.jsonl", "candidates=[{kind: zero-shot}, {kind: zero-shot}]"])
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

@@ -16,14 +16,22 @@ def setup(tmp_path, base_url):
     test = tmp_path / "t.jsonl"
     test.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
     # one judge call at a time: the server refuses the first request it gets, which is then example 0's
-    cfg = EvalConfig(test_file=test, candidates=[CandidateSpec(kind="zero-shot")], output_dir=tmp_path, concurrency=1,
-                     judge=JudgeSettings(base_url=base_url, model="judge", api_key_env="JUDGE_KEY"))
+    cfg = EvalConfig(
+        test_file=test,
+        candidates=[CandidateSpec(kind="zero-shot")],
+        output_dir=tmp_path,
+        concurrency=1,
+        judge=JudgeSettings(base_url=base_url, model="judge", api_key_env="JUDGE_KEY"),
+    )
     items = [TestItem(i, [{"role": "user", "content": f"question {i}"}], "ref", f"question {i}") for i in range(3)]
     cost = CostSpeed(prompt_tokens_mean=1, completion_tokens_mean=1, latency_p50_s=0, latency_p95_s=0)
-    examples = [ExampleResult(index=i, output=f"answer {i}", scores={}, prompt_tokens=1, completion_tokens=1,
-                              latency_s=0) for i in range(3)]
-    result = CandidateResult(name="zero-shot", kind="zero-shot", model="m", spec={}, metrics={}, cost=cost,
-                             examples=examples)
+    examples = [
+        ExampleResult(index=i, output=f"answer {i}", scores={}, prompt_tokens=1, completion_tokens=1, latency_s=0)
+        for i in range(3)
+    ]
+    result = CandidateResult(
+        name="zero-shot", kind="zero-shot", model="m", spec={}, metrics={}, cost=cost, examples=examples
+    )
     return cfg, items, result
 
 

@@ -30,9 +30,7 @@ def tiny_run(tiny_model_dir, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("run")
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    peft = get_peft_model(
-        model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    )
+    peft = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     peft.save_pretrained(run / "adapter")
     (run / "config.yaml").write_text(f"model: {tiny_model_dir}\n")
     (run / "run.json").write_text(json.dumps({"model": str(tiny_model_dir), "trained_tokens": 40000}))
@@ -147,9 +145,7 @@ def test_batched_greedy_matches_one_by_one(tiny_model_dir):
 
 def test_gate_passes_and_fails_with_exit_codes(report_dir):
     runner = CliRunner()
-    ok = runner.invoke(
-        app, ["gate", str(report_dir / "report.json"), "--min-gain", "-1", "--max-regression", "1"]
-    )
+    ok = runner.invoke(app, ["gate", str(report_dir / "report.json"), "--min-gain", "-1", "--max-regression", "1"])
     assert ok.exit_code == 0, ok.output
     assert "gate passed" in ok.output
     bad = runner.invoke(app, ["gate", str(report_dir / "report.json"), "--min-gain", "0.5"])
@@ -181,9 +177,7 @@ def test_bad_candidates_are_all_reported_before_loading(tmp_path, tiny_model_dir
         output_dir=tmp_path,
         candidates=[
             parse_candidate(f"run:{tmp_path / 'nope'}"),
-            parse_candidate(
-                "endpoint:model=m,base_url=http://127.0.0.1:9/v1,api_key_env=TUNESMITH_TEST_NO_KEY"
-            ),
+            parse_candidate("endpoint:model=m,base_url=http://127.0.0.1:9/v1,api_key_env=TUNESMITH_TEST_NO_KEY"),
         ],
     )
     with pytest.raises(ConfigError, match=r"2 candidate problem\(s\)") as exc:

@@ -59,9 +59,7 @@ def test_base_and_adapter_rows_in_one_batch_all_answer_schema_valid_json(model_t
     model, tok = model_tok
     engine = Engine(lambda: model, tok, max_rows=8)
     reqs = [
-        EngineRequest(p, 60, adapter=adapter, grammar=GRAMMAR)
-        for p in prompts(tok, TEXTS)
-        for adapter in (None, "ft")
+        EngineRequest(p, 60, adapter=adapter, grammar=GRAMMAR) for p in prompts(tok, TEXTS) for adapter in (None, "ft")
     ]
     reqs.append(EngineRequest(prompts(tok, ["sample"])[0], 60, temperature=1.0, rows=3, seed=1, grammar=GRAMMAR))
     free = EngineRequest(prompts(tok, ["free text"])[0], 5)  # no grammar beside the constrained rows

@@ -51,9 +51,7 @@ def test_only_trained_assistant_turns_and_their_end_token_are_labelled(smol_toke
         text = trained_text(tok, te)
         assert "Hello there" in text and "Done" in text
         assert "Skipped" not in text and "Be brief" not in text and "Hi" not in text and "Last" not in text
-        assert (
-            text.count(tok.eos_token) == 2
-        )  # each trained turn ends with EOS / end-of-turn, so the model stops
+        assert text.count(tok.eos_token) == 2  # each trained turn ends with EOS / end-of-turn, so the model stops
         assert len(te.input_ids) == len(te.labels)
     finally:
         tok.chat_template = saved

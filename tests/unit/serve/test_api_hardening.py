@@ -94,9 +94,7 @@ def test_suffix_is_validated_and_seed_bounded_without_leaving_a_job_directory(ap
         assert info.value.body["param"] == "seed"
     jobs_dir = api.ctx.settings.data_dir / "jobs"
     assert not jobs_dir.exists() or not any(jobs_dir.iterdir())
-    job = api.client.fine_tuning.jobs.create(
-        model=BASE, training_file=train.id, suffix="v1.2_b-c", seed=2**31 - 1
-    )
+    job = api.client.fine_tuning.jobs.create(model=BASE, training_file=train.id, suffix="v1.2_b-c", seed=2**31 - 1)
     assert job.seed == 2**31 - 1 and (jobs_dir / job.id).is_dir()
 
 

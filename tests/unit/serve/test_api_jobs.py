@@ -52,9 +52,7 @@ def test_metadata_limits_and_integrations_round_trip(api, tmp_path):
     assert info.value.body["param"].startswith("integrations")
     wandb = [{"type": "wandb", "wandb": {"project": "sentiment", "tags": ["a"]}}]
     metadata = {f"k{i}": "v" * 512 for i in range(15)} | {"k" * 64: "v"}
-    job = api.client.fine_tuning.jobs.create(
-        model=BASE, training_file=train.id, metadata=metadata, integrations=wandb
-    )
+    job = api.client.fine_tuning.jobs.create(model=BASE, training_file=train.id, metadata=metadata, integrations=wandb)
     again = api.client.fine_tuning.jobs.retrieve(job.id)
     assert again.metadata == metadata
     assert again.integrations[0].type == "wandb" and again.integrations[0].wandb.project == "sentiment"
@@ -202,7 +200,7 @@ def test_a_failed_job_reports_the_exception_line_not_the_progress_bars(api, tmp_
     work = Path(repo.get_job(api.ctx.db, job.id).work_dir)
     bars = "".join(f"\rtrain:  {p}%|##   | {p // 25}/4 [00:0{p // 25}<00:03,  1.0s/step, loss=2.1]" for p in (25, 50))
     (work / "train.log").write_text(
-        f"loading model\n{bars}\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+        f'loading model\n{bars}\nTraceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
         "    boom()\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n"
     )
     repo.update_job(api.ctx.db, job.id, status="running")

@@ -23,23 +23,56 @@ def tiny_report() -> EvalReport:
     cost = CostSpeed(prompt_tokens_mean=20, completion_tokens_mean=3, latency_p50_s=0.1, latency_p95_s=0.2)
 
     def candidate(name: str, kind: str, right: list[int], value: MetricValue) -> dict:
-        examples = [ExampleResult(index=i, output="positive", scores={"accuracy": float(i in right)},
-                                  prompt_tokens=20, completion_tokens=3, latency_s=0.1) for i in range(2)]
-        return {"name": name, "kind": kind, "model": "smollm2", "spec": {}, "metrics": {"accuracy": value},
-                "cost": cost, "examples": examples}
+        examples = [
+            ExampleResult(
+                index=i,
+                output="positive",
+                scores={"accuracy": float(i in right)},
+                prompt_tokens=20,
+                completion_tokens=3,
+                latency_s=0.1,
+            )
+            for i in range(2)
+        ]
+        return {
+            "name": name,
+            "kind": kind,
+            "model": "smollm2",
+            "spec": {},
+            "metrics": {"accuracy": value},
+            "cost": cost,
+            "examples": examples,
+        }
 
     return EvalReport(
-        created="2026-11-22T07:00:00", test_file="examples/sentiment/test.jsonl", n_examples=2,
-        task_type="classification", primary_metric="accuracy", metrics=["accuracy"],
-        references=["positive", "negative"], questions=["great!", "awful"],
+        created="2026-11-22T07:00:00",
+        test_file="examples/sentiment/test.jsonl",
+        n_examples=2,
+        task_type="classification",
+        primary_metric="accuracy",
+        metrics=["accuracy"],
+        references=["positive", "negative"],
+        questions=["great!", "awful"],
         candidates=[
             candidate("few-shot-k6", "few-shot", [0], MetricValue(value=0.5, low=0.0, high=1.0)),
             candidate("fine-tuned", "run", [0, 1], MetricValue(value=1.0, low=1.0, high=1.0)),
         ],
-        comparisons=[Comparison(finetuned="fine-tuned", baseline="few-shot-k6", metric="accuracy", diff=0.5,
-                                low=0.0, high=1.0, p_value=0.5, mcnemar={"p_value": 1.0, "only_a": 1, "only_b": 0},
-                                pass_to_fail=[], fail_to_pass=[1])],
-        verdict=VERDICT, config={},
+        comparisons=[
+            Comparison(
+                finetuned="fine-tuned",
+                baseline="few-shot-k6",
+                metric="accuracy",
+                diff=0.5,
+                low=0.0,
+                high=1.0,
+                p_value=0.5,
+                mcnemar={"p_value": 1.0, "only_a": 1, "only_b": 0},
+                pass_to_fail=[],
+                fail_to_pass=[1],
+            )
+        ],
+        verdict=VERDICT,
+        config={},
     )
 
 
@@ -89,7 +122,9 @@ def test_a_published_report_is_listed_and_its_html_served_sandboxed(api, tmp_pat
         row = rows["demo-eval"]
         assert (row["test_file"], row["n_examples"], row["metric"]) == ("test.jsonl", 2, "accuracy")
         assert [(c["name"], c["value"], c["low"], c["high"]) for c in row["candidates"]] == [
-            ("few-shot-k6", 0.5, 0.0, 1.0), ("fine-tuned", 1.0, 1.0, 1.0)]
+            ("few-shot-k6", 0.5, 0.0, 1.0),
+            ("fine-tuned", 1.0, 1.0, 1.0),
+        ]
         assert row["verdict"] == VERDICT and row["has_html"] and row["created"].startswith("2026-11-22")
         assert "not a tunesmith report" in rows["broken"]["error"] and not rows["broken"]["has_html"]
         page = web.get("/ui/reports/demo-eval")
@@ -109,8 +144,21 @@ def test_reports_are_addressed_only_by_listed_ids(api, tmp_path):
     web, _csrf = signed_in(api)
     with contextlib.closing(web):
         assert raw_get(web, "/ui/report-html/good")[0] == 200
-        for bad in ("../reports/good", "good/../good", "%2e%2e/good", "..%2Fgood", "%2Fetc%2Fpasswd", "/etc/passwd",
-                    str(reports / "good"), "unknown", "escape", "", "broken", ".", "good/report.json"):
+        for bad in (
+            "../reports/good",
+            "good/../good",
+            "%2e%2e/good",
+            "..%2Fgood",
+            "%2Fetc%2Fpasswd",
+            "/etc/passwd",
+            str(reports / "good"),
+            "unknown",
+            "escape",
+            "",
+            "broken",
+            ".",
+            "good/report.json",
+        ):
             for prefix in ("/ui/report-html/", "/ui/reports/"):
                 status, text = raw_get(web, prefix + bad)
                 assert status == 404 and "tunesmith evaluation" not in text, (prefix, bad, status)

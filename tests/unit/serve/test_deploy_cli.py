@@ -13,9 +13,7 @@ from tunesmith.store.db import Database, default_database_url
 def test_deploy_records_changes_and_rollback_restores_the_previous_target(tmp_path):
     Database(default_database_url(tmp_path)).close()  # what `tunesmith serve --data-dir` creates
     runner = CliRunner()
-    first = runner.invoke(
-        app, ["deploy", "smollm2-135m-instruct", "--alias", "prod", "--data-dir", str(tmp_path)]
-    )
+    first = runner.invoke(app, ["deploy", "smollm2-135m-instruct", "--alias", "prod", "--data-dir", str(tmp_path)])
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["deploy", "smollm2", "--alias", "prod", "--data-dir", str(tmp_path)])
     assert "prod -> smollm2 (was smollm2-135m-instruct)" in second.output

@@ -42,9 +42,7 @@ def test_supervised_hyperparameters_map_onto_train_config():
         training_file="f",
         method={
             "type": "supervised",
-            "supervised": {
-                "hyperparameters": {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 0.5}
-            },
+            "supervised": {"hyperparameters": {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 0.5}},
         },
     )
     cfg = build(req)
@@ -77,9 +75,7 @@ def test_legacy_top_level_hyperparameters_are_used_under_method():
 
 
 def test_dpo_maps_beta_and_beta_is_refused_for_supervised():
-    req = JobCreate(
-        model="m", training_file="f", method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.3}}}
-    )
+    req = JobCreate(model="m", training_file="f", method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.3}}})
     cfg = build(req)
     assert cfg.method == "dpo" and cfg.dpo.beta == 0.3
     with pytest.raises(ConfigError, match="only valid for method.type 'dpo'"):
@@ -91,9 +87,7 @@ def test_training_config_overrides_apply_after_server_defaults_and_reserved_keys
     cfg = build(req, defaults={"max_steps": 100, "max_seq_length": 128})
     assert (cfg.max_steps, cfg.lora.r, cfg.max_seq_length) == (4, 4, 128)
     bad = JobCreate(model="m", training_file="f", training_config={"output_dir": "/etc", "bogus": 1})
-    with pytest.raises(
-        ConfigError, match="output_dir is set by the job itself; bogus is not a TrainConfig key"
-    ):
+    with pytest.raises(ConfigError, match="output_dir is set by the job itself; bogus is not a TrainConfig key"):
         build(bad)
 
 
@@ -132,9 +126,7 @@ def test_worker_reads_only_complete_metrics_lines_and_finds_complete_checkpoints
         if complete:
             (d / "adapter_model.safetensors").write_bytes(b"x")
     assert [s for s, _ in find_checkpoints(tmp_path / "checkpoints")] == [2]
-    assert (
-        metrics_at([{"step": 1, "train_loss": 2.0}, {"step": 3, "train_loss": 1.0}], 2)["train_loss"] == 2.0
-    )
+    assert metrics_at([{"step": 1, "train_loss": 2.0}, {"step": 3, "train_loss": 1.0}], 2)["train_loss"] == 2.0
     assert estimate_finish({"step": 2, "total_steps": 4, "elapsed_s": 10.0}) is not None
     assert estimate_finish({"step": 0, "total_steps": 4, "elapsed_s": 0}) is None
 
@@ -186,7 +178,7 @@ def test_failure_message_picks_the_cli_error_or_the_exception_line():
     )
     chained = (
         "Traceback (most recent call last):\n  File \"a\", line 1\nKeyError: 'x'\n\nDuring handling...\n\n"
-        "Traceback (most recent call last):\n  File \"b\", line 2\n    f()\nValueError: bad value\n  detail\n"
+        'Traceback (most recent call last):\n  File "b", line 2\n    f()\nValueError: bad value\n  detail\n'
     )
     assert failure_message(chained) == "ValueError: bad value\n  detail"
     assert failure_message("") == "(no log)"

@@ -25,7 +25,6 @@ SCHEMA = {
 }
 
 
-
 def write_yaml(path, data):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

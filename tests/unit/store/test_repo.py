@@ -51,9 +51,7 @@ def test_jobs_page_newest_first_with_an_after_cursor(db):
     jobs = [make_job(db) for _ in range(3)]
     assert [j.id for j in repo.list_jobs(db)] == [j.id for j in reversed(jobs)]
     assert [j.id for j in repo.list_jobs(db, after=jobs[2].id, limit=1)] == [jobs[1].id]
-    assert [j.id for j in repo.list_jobs(db, statuses=("validating_files",), oldest_first=True)][0] == jobs[
-        0
-    ].id
+    assert [j.id for j in repo.list_jobs(db, statuses=("validating_files",), oldest_first=True)][0] == jobs[0].id
 
 
 def test_status_check_and_set_only_moves_from_expected_states(db):

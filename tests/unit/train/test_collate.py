@@ -20,10 +20,7 @@ SHORT = ChatExample.model_validate(
 
 
 def features(tok, *examples):
-    return [
-        {"input_ids": te.input_ids, "labels": te.labels}
-        for te in (tokenize_example(tok, e) for e in examples)
-    ]
+    return [{"input_ids": te.input_ids, "labels": te.labels} for te in (tokenize_example(tok, e) for e in examples)]
 
 
 def targeted_text(tok, batch):
@@ -37,9 +34,7 @@ def targeted_text(tok, batch):
     return " | ".join(out)
 
 
-@pytest.mark.parametrize(
-    "template", [None, CHATML_TEMPLATE, LLAMA3_LIKE], ids=["smollm2-own", "chatml", "llama3"]
-)
+@pytest.mark.parametrize("template", [None, CHATML_TEMPLATE, LLAMA3_LIKE], ids=["smollm2-own", "chatml", "llama3"])
 @pytest.mark.parametrize("collator_cls", [PackingCollator, PaddingCollator])
 def test_only_trained_assistant_tokens_are_targets_after_collation(smol_tokenizer, template, collator_cls):
     tok = smol_tokenizer
@@ -88,9 +83,7 @@ def test_packed_example_logits_equal_its_logits_alone(tiny_model_dir, smol_token
     batch = PackingCollator(smol_tokenizer.pad_token_id, pack_length=10_000)(feats)
     n_first = len(feats[0]["input_ids"])
     with torch.no_grad():
-        packed = model(
-            input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
-        ).logits
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
         alone = model(input_ids=torch.tensor([feats[1]["input_ids"]]), use_cache=False).logits
         leaky = model(input_ids=batch["input_ids"], use_cache=False).logits  # plain causal: attends across
     end = n_first + len(feats[1]["input_ids"])

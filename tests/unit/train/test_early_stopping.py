@@ -57,8 +57,9 @@ def test_final_metrics_are_the_restored_steps():
     metrics = MetricsCallback(Path("unused-metrics.jsonl"))
     rows = [(2, {"loss": 2.0}), (2, {"eval_loss": 1.0}), (4, {"loss": 1.5}), (4, {"eval_loss": 1.2})]
     for step, logs in rows:
-        metrics.on_log(None, SimpleNamespace(global_step=step, epoch=0, max_steps=4, is_world_process_zero=False),
-                       None, logs)
+        metrics.on_log(
+            None, SimpleNamespace(global_step=step, epoch=0, max_steps=4, is_world_process_zero=False), None, logs
+        )
     early = EarlyStoppingCallback(patience=1)
     assert final_metrics([metrics, early]) == ({"train_loss": 1.5, "valid_loss": 1.2}, None)
     early.restored_step = 2

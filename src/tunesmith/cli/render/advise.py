@@ -16,9 +16,7 @@ def roi_table(inp: RoiInput, roi: RoiEstimate) -> Table:
         ("large, prompted", inp.large, roi.large_cost_per_query, roi.large_daily),
         ("small, fine-tuned", inp.small, roi.small_cost_per_query, roi.small_daily),
     ):
-        table.add_row(
-            label, w.model, f"{w.prompt_tokens:.0f}/{w.completion_tokens:.0f}", f"{q:.6f}", f"{d:,.2f}"
-        )
+        table.add_row(label, w.model, f"{w.prompt_tokens:.0f}/{w.completion_tokens:.0f}", f"{q:.6f}", f"{d:,.2f}")
     return table
 
 

@@ -20,9 +20,7 @@ def validation_lines(report: ValidationReport, limit: int = 200) -> list[Text]:
     for i in issues[:limit]:
         line = Text()
         line.append(f"{i.severity:<8}", style="bold red" if i.severity == "error" else "yellow")
-        line.append(
-            f"{i.file}" + (f":{i.line}" if i.line else "") + (f" {i.field}" if i.field else ""), style="cyan"
-        )
+        line.append(f"{i.file}" + (f":{i.line}" if i.line else "") + (f" {i.field}" if i.field else ""), style="cyan")
         line.append(f"  {i.code}: ", style="bold")
         line.append(i.message)
         if i.hint:
@@ -60,8 +58,7 @@ def prepared_lines(result: PreparedDataset) -> list[str]:
 def stats_table(stats: DataStats) -> Table:
     """Distributions of turns and tokens."""
     table = Table(
-        title=f"{stats.path}: {stats.n_examples} examples ({stats.n_invalid} invalid skipped), "
-        f"tokenizer {stats.model}"
+        title=f"{stats.path}: {stats.n_examples} examples ({stats.n_invalid} invalid skipped), tokenizer {stats.model}"
     )
     table.add_column("per example")
     for col in ("min", "p5", "median", "mean", "p95", "max", "total"):

@@ -10,9 +10,7 @@ from tunesmith.evaluate.schema import EvalReport
 
 def report_table(report: EvalReport) -> Table:
     """Candidates x headline metrics (value [low, high]) plus tokens, latency and cost."""
-    table = Table(
-        title=f"{report.n_examples} examples, task {report.task_type}, primary {report.primary_metric}"
-    )
+    table = Table(title=f"{report.n_examples} examples, task {report.task_type}, primary {report.primary_metric}")
     table.add_column("candidate", style="bold")
     for m in report.metrics:
         table.add_column(m, justify="right")
@@ -20,9 +18,7 @@ def report_table(report: EvalReport) -> Table:
         table.add_column(col, justify="right")
     for c in report.candidates:
         cells = [
-            f"{c.metrics[m].value:.3f} [{c.metrics[m].low:.2f},{c.metrics[m].high:.2f}]"
-            if m in c.metrics
-            else "-"
+            f"{c.metrics[m].value:.3f} [{c.metrics[m].low:.2f},{c.metrics[m].high:.2f}]" if m in c.metrics else "-"
             for m in report.metrics
         ]
         cost = "n/a" if c.cost.cost_per_1k is None else f"{c.cost.cost_per_1k:.4f}"

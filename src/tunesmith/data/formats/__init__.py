@@ -51,9 +51,7 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
                 "write e.g. --columns user=question,assistant=answer,system=sys",
             )
         if role not in ("system", "user", "assistant"):
-            raise DatasetError(
-                f"--columns {spec!r}: unknown role {role!r}", "roles are system, user, assistant"
-            )
+            raise DatasetError(f"--columns {spec!r}: unknown role {role!r}", "roles are system, user, assistant")
         mapping[role] = col
     if "user" not in mapping or "assistant" not in mapping:
         raise DatasetError(
@@ -120,6 +118,4 @@ def iter_format_records(
     elif fmt == "logs":
         yield from logs.iter_records(path, options.logs_split)
     else:
-        raise DatasetError(
-            f"unknown format {fmt!r}", f"use one of: auto, {', '.join(FORMATS)}", param="format"
-        )
+        raise DatasetError(f"unknown format {fmt!r}", f"use one of: auto, {', '.join(FORMATS)}", param="format")

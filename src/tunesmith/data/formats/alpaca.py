@@ -37,9 +37,7 @@ def parse_object(rec: Record, obj: dict[str, Any]) -> Record:
             rec.add_problem("non_string_content", f"{k} is not a string ({type(obj[k]).__name__})", k, HINT)
     history = obj.get("history") or []
     if not isinstance(history, list) or not all(isinstance(p, list) and len(p) == 2 for p in history):
-        rec.add_problem(
-            "invalid_history", "history must be a list of [user, assistant] pairs", "history", HINT
-        )
+        rec.add_problem("invalid_history", "history must be a list of [user, assistant] pairs", "history", HINT)
     if rec.problems:
         return rec
     return validate_into(rec, {"messages": _messages(obj, history), **_metadata(obj)}, ChatExample)

@@ -45,9 +45,7 @@ def iter_records(path: str | Path, columns: dict[str, str] | None = None) -> Ite
         try:
             header_line = text_stream.readline()
         except UnicodeDecodeError as exc:
-            raise DatasetError(
-                f"{path} line 1: invalid UTF-8 in the header", "re-encode the file as UTF-8"
-            ) from exc
+            raise DatasetError(f"{path} line 1: invalid UTF-8 in the header", "re-encode the file as UTF-8") from exc
         delim = "\t" if path.suffix.lower() == ".tsv" or "\t" in header_line else ","
         header = next(csv.reader([header_line], delimiter=delim), [])
         mapping = columns or guess_columns(header)
@@ -85,9 +83,7 @@ def _rows(path: Path, stream, header: list[str], mapping: dict[str, str], delim:
         yield _row_record(str(path), line, row, header, mapping, delim)
 
 
-def _row_record(
-    path: str, line: int, row: list[str], header: list[str], mapping: dict[str, str], delim: str
-) -> Record:
+def _row_record(path: str, line: int, row: list[str], header: list[str], mapping: dict[str, str], delim: str) -> Record:
     rec = Record(path, line, delim.join(row))
     if len(row) != len(header):
         return rec.add_problem(

@@ -25,11 +25,7 @@ CHAT_FIELDS = frozenset({"messages", "tools", "metadata"})
 
 def is_preference(obj: dict[str, Any]) -> bool:
     """Whether a JSON object looks like a preference (DPO) record rather than a chat example."""
-    return (
-        "preferred_output" in obj
-        or "non_preferred_output" in obj
-        or ("input" in obj and "messages" not in obj)
-    )
+    return "preferred_output" in obj or "non_preferred_output" in obj or ("input" in obj and "messages" not in obj)
 
 
 def iter_records(path: str | Path, kind: str = "chat") -> Iterator[Record]:
@@ -60,9 +56,7 @@ def check_chat_object(obj: Any, prefix: str = "") -> list[Problem]:
     msgs = obj.get("messages")
     if not isinstance(msgs, list) or not msgs:
         what = "missing" if msgs is None else "empty" if msgs == [] else f"not a list ({type(msgs).__name__})"
-        problems.append(
-            Problem("missing_messages", f"messages list {what}", f"{prefix}messages", OPENAI_HINT)
-        )
+        problems.append(Problem("missing_messages", f"messages list {what}", f"{prefix}messages", OPENAI_HINT))
         return problems
     for i, m in enumerate(msgs):
         problems += check_message(m, f"{prefix}messages.{i}")
@@ -72,9 +66,7 @@ def check_chat_object(obj: Any, prefix: str = "") -> list[Problem]:
 def check_message(m: Any, where: str) -> list[Problem]:
     """Structural problems of one message dict."""
     if not isinstance(m, dict):
-        return [
-            Problem("invalid_message", f"message is not an object ({type(m).__name__})", where, OPENAI_HINT)
-        ]
+        return [Problem("invalid_message", f"message is not an object ({type(m).__name__})", where, OPENAI_HINT)]
     out = [
         Problem(
             "unrecognized_key",
@@ -87,9 +79,7 @@ def check_message(m: Any, where: str) -> list[Problem]:
     ]
     role = m.get("role")
     if role is None:
-        out.append(
-            Problem("missing_role", "message has no role", f"{where}.role", f"add one of {', '.join(ROLES)}")
-        )
+        out.append(Problem("missing_role", "message has no role", f"{where}.role", f"add one of {', '.join(ROLES)}"))
     elif role not in ROLES:
         out.append(
             Problem(
@@ -100,9 +90,7 @@ def check_message(m: Any, where: str) -> list[Problem]:
             )
         )
     if "content" not in m and not m.get("tool_calls"):
-        out.append(
-            Problem("missing_content", "message has no content", f"{where}.content", 'add a "content" string')
-        )
+        out.append(Problem("missing_content", "message has no content", f"{where}.content", 'add a "content" string'))
     elif m.get("content") is not None and not isinstance(m["content"], str):
         out.append(
             Problem(

@@ -60,16 +60,27 @@ def summarize(report_id: str, path: Path) -> ReportSummary:
     try:
         report = EvalReport.model_validate_json(path.read_bytes())
     except (ValidationError, ValueError) as exc:
-        return ReportSummary(id=report_id, modified=modified, has_html=has_html,
-                             error=f"not a tunesmith report.json: {str(exc).splitlines()[0]}")
+        return ReportSummary(
+            id=report_id,
+            modified=modified,
+            has_html=has_html,
+            error=f"not a tunesmith report.json: {str(exc).splitlines()[0]}",
+        )
     metric = report.primary_metric
     heads = []
     for c in report.candidates:
         m = c.metrics.get(metric)
         heads.append(CandidateHeadline(name=c.name, kind=c.kind, **(m.model_dump() if m else {})))
     return ReportSummary(
-        id=report_id, created=report.created, modified=modified, test_file=Path(report.test_file).name,
-        n_examples=report.n_examples, metric=metric, candidates=heads, verdict=report.verdict, has_html=has_html,
+        id=report_id,
+        created=report.created,
+        modified=modified,
+        test_file=Path(report.test_file).name,
+        n_examples=report.n_examples,
+        metric=metric,
+        candidates=heads,
+        verdict=report.verdict,
+        has_html=has_html,
     )
 
 

@@ -22,14 +22,9 @@ def all_models(ctx: ServerContext) -> list[ModelPublic]:
     out = [ModelPublic(id=b, created=started, owned_by="tunesmith") for b in ctx.settings.base_models]
     for job in repo.list_jobs(ctx.db, limit=10000, statuses=("succeeded",)):
         if job.fine_tuned_model and not job.model_deleted:
-            out.append(
-                ModelPublic(
-                    id=job.fine_tuned_model, created=job.finished_at or job.created_at, owned_by="user"
-                )
-            )
+            out.append(ModelPublic(id=job.fine_tuned_model, created=job.finished_at or job.created_at, owned_by="user"))
     out += [
-        ModelPublic(id=a.name, created=a.updated_at, owned_by=f"alias:{a.target}")
-        for a in repo.list_aliases(ctx.db)
+        ModelPublic(id=a.name, created=a.updated_at, owned_by=f"alias:{a.target}") for a in repo.list_aliases(ctx.db)
     ]
     return out
 
