@@ -49,33 +49,37 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
     """Answer each request with the most likely of its documents; the chosen tokens are recorded and streamed
     as decoding would, and the requests finish.
 
-    Prompts go into the prefix cache first (grouped forwards, as prefill does) where that is cheaper than
-    repeating them once per document; then every (prompt, document) row is scored, ``RANK_ROWS`` rows per
-    forward, whatever request or adapter it belongs to.
+    The tokens every document of a request starts with (``{"sentiment": "``) add the same log probability to
+    each, so they are not scored: they join the prompt as its *context*, and only the rest of each document is.
+    (With ``logprobs`` asked for, the whole document is scored, to report every token's.) Contexts go into the
+    prefix cache first (grouped forwards, as prefill does) where that is cheaper than repeating them once per
+    document; then every (context, rest of document) row is scored, ``RANK_ROWS`` rows per forward, whatever
+    request or adapter it belongs to.
     """
     import torch
 
     from tunesmith.models.engine import finish_request
 
-    remember_prompts(engine, ranked)
-    hits = {id(r): engine.prefixes.longest(r.adapter, r.prompt) for r, _ in ranked}
-    rows = [(r, a) for r, answers in ranked for a in answers]
-    best: dict[int, tuple[float, list[int], Any]] = {}  # per request: score, document, its (len, vocab) logp
+    contexts = {id(r): context_of(r, answers) for r, answers in ranked}
+    remember_contexts(engine, [(r, contexts[id(r)], len(answers)) for r, answers in ranked])
+    hits = {id(r): engine.prefixes.longest(r.adapter, contexts[id(r)]) for r, _ in ranked}
+    rows = [(r, a, a[len(contexts[id(r)]) - len(r.prompt) :]) for r, answers in ranked for a in answers]
+    best: dict[int, tuple[float, list[int], Any]] = {}  # per request: score, document, the tail's (len, vocab) logp
     for start in range(0, len(rows), RANK_ROWS):
         chunk = rows[start : start + RANK_ROWS]
-        keep = max(len(a) for _, a in chunk) + 1  # rows are left padded: every document ends in the last column
-        seqs, adapters = [r.prompt + a for r, a in chunk], [r.adapter for r, _ in chunk]
-        out, _ = engine.forward(seqs, adapters, [hits[id(r)] for r, _ in chunk], keep, remember=False)
+        keep = max(len(t) for _, _, t in chunk) + 1  # rows are left padded: every document ends in the last column
+        seqs, adapters = [contexts[id(r)] + t for r, _, t in chunk], [r.adapter for r, _, _ in chunk]
+        out, _ = engine.forward(seqs, adapters, [hits[id(r)] for r, _, _ in chunk], keep, remember=False)
         logp = torch.log_softmax(out.logits.float(), dim=-1)  # (rows, keep, vocab)
-        for i, (r, a) in enumerate(chunk):
-            steps = logp[i, keep - len(a) - 1 : keep - 1]  # step j predicts a[j]
-            score = float(steps.gather(1, torch.tensor(a, device=steps.device)[:, None]).sum())
+        for i, (r, a, tail) in enumerate(chunk):
+            steps = logp[i, keep - len(tail) - 1 : keep - 1]  # step j predicts tail[j]
+            score = float(steps.gather(1, torch.tensor(tail, device=steps.device)[:, None]).sum())
             if id(r) not in best or score > best[id(r)][0]:  # ties: the first document in schema order
                 best[id(r)] = (score, a, steps.clone() if r.recorder is not None else None)
     for req, _ in ranked:
         _, answer, logp = best[id(req)]
         for j, token in enumerate(answer):
-            if req.recorder is not None:
+            if req.recorder is not None:  # the whole document was scored (context_of)
                 req.recorder.hold(logp[j : j + 1])
             engine.record(req, [token])
             if req.recorder is not None:
@@ -84,15 +88,29 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
         finish_request(req)
 
 
-def remember_prompts(engine: Engine, ranked: list[tuple[EngineRequest, list[list[int]]]]) -> None:
-    """Prefill, into the prefix cache, the prompts that would otherwise be repeated once per document."""
+def context_of(req: EngineRequest, answers: list[list[int]]) -> list[int]:
+    """The prompt plus the tokens all ``answers`` start with (each keeps at least one token to score); the prompt
+    alone when log probabilities are recorded (every token of the answer is reported then)."""
+    if req.recorder is not None or len(answers) < 2:
+        return req.prompt
+    lead = min(len(a) for a in answers) - 1
+    for j in range(lead):
+        if any(a[j] != answers[0][j] for a in answers):
+            lead = j
+            break
+    return req.prompt + answers[0][:lead]
+
+
+def remember_contexts(engine: Engine, items: list[tuple[EngineRequest, list[int], int]]) -> None:
+    """Prefill, into the prefix cache, the ``(request, context, documents)`` contexts that would otherwise be
+    repeated once per document."""
     if not engine.prefixes.max_bytes:
         return
     need, hits = [], []
-    for req, answers in ranked:
-        hit = engine.prefixes.longest(req.adapter, req.prompt)
-        if (len(answers) - 1) * (len(req.prompt) - 1 - hit[1]) > FORWARD_COST_TOKENS:
-            need.append(req)
+    for req, context, n in items:
+        hit = engine.prefixes.longest(req.adapter, context)
+        if (n - 1) * (len(context) - 1 - hit[1]) > FORWARD_COST_TOKENS:
+            need.append((req, context))
             hits.append(hit)
-    for group in plan_groups([len(r.prompt) - k for r, (_, k) in zip(need, hits, strict=True)]):
-        engine.forward([need[i].prompt for i in group], [need[i].adapter for i in group], [hits[i] for i in group])
+    for group in plan_groups([len(c) - k for (_, c), (_, k) in zip(need, hits, strict=True)]):
+        engine.forward([need[i][1] for i in group], [need[i][0].adapter for i in group], [hits[i] for i in group])
