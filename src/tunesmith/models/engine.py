@@ -121,6 +121,8 @@ class Engine:
         ranked = [(r, a) for r in reqs if (a := ranked_answers(self, r))]
         if ranked:
             rank_documents(self, ranked)
+            for req, _ in ranked:
+                finish_request(req)
         finished = {id(r) for r, _ in ranked}
         reqs = [r for r in reqs if id(r) not in finished]
         hits = [self.prefixes.longest(r.adapter, r.prompt) for r in reqs]  # (entry, shared length) each

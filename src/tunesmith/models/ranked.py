@@ -12,13 +12,15 @@ and open schemas decode token by token as before.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunesmith.models.prefill import FORWARD_COST_TOKENS, plan_groups
 from tunesmith.models.structured import accepted_by, finite_answers
 
-if TYPE_CHECKING:
-    from tunesmith.models.engine import Engine, EngineRequest
+# The engine imports this module, so its types are named here, not imported: Engine and EngineRequest of
+# tunesmith.models.engine.
+Engine = Any
+EngineRequest = Any
 
 RANK_ROWS = 16  # (prompt, document) rows scored per forward: bounds the (rows, positions, vocab) logits
 
@@ -47,7 +49,7 @@ def answer_ids(engine: Engine, grammar: str) -> list[list[int]] | None:
 
 def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[int]]]]) -> None:
     """Answer each request with the most likely of its documents; the chosen tokens are recorded and streamed
-    as decoding would, and the requests finish.
+    as decoding would (the engine then finishes the requests).
 
     The tokens every document of a request starts with (``{"sentiment": "``) add the same log probability to
     each, so they are not scored: they join the prompt as its *context*, and only the rest of each document is.
@@ -57,8 +59,6 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
     request or adapter it belongs to.
     """
     import torch
-
-    from tunesmith.models.engine import finish_request
 
     contexts = {id(r): context_of(r, answers) for r, answers in ranked}
     remember_contexts(engine, [(r, contexts[id(r)], len(answers)) for r, answers in ranked])
@@ -85,7 +85,6 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
             if req.recorder is not None:
                 req.recorder.resolve(torch.tensor([token]))  # no-op when the streamer already resolved it
         engine.ranked += 1
-        finish_request(req)
 
 
 def context_of(req: EngineRequest, answers: list[list[int]]) -> list[int]:
