@@ -14,12 +14,7 @@ from pathlib import Path
 from tunesmith.core.errors import DatasetError
 from tunesmith.core.records import Record
 from tunesmith.core.schema import ChatExample, PreferenceExample
-from tunesmith.data.formats import LoadOptions, iter_format_records, openai
-
-
-def iter_jsonl_records(path: str | Path, kind: str = "chat") -> Iterator[Record]:
-    """Stream an OpenAI JSONL file (``kind`` chat or preference) as Records, bad lines included."""
-    yield from openai.iter_records(path, kind=kind)
+from tunesmith.data.formats import LoadOptions, iter_format_records
 
 
 def iter_records(

@@ -40,6 +40,7 @@ from tunesmith.evaluate.report.html import render_html
 from tunesmith.evaluate.retrieval import hit_rate
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
 from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.ranked import DECODING as RANKED_DECODING
 from tunesmith.models.structured import grammar_for
 
 
@@ -153,6 +154,8 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
     ]
     if (spec.kind == "few-shot" or spec.json_schema == "infer") and cfg.train_file:
         parts.append(sha256_file(cfg.train_file))
+    if spec.kind == "structured" or spec.json_schema is not None:
+        parts.append(RANKED_DECODING)  # constrained answers decoded before ranking are not reused
     if spec.json_schema not in (None, "infer") and Path(spec.json_schema).is_file():
         parts.append(sha256_file(Path(spec.json_schema)))
     if spec.rag is not None:

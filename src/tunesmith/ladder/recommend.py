@@ -9,8 +9,6 @@ order (prompt, structured, few-shot, RAG, fine-tune, fine-tune + structured): th
 
 from __future__ import annotations
 
-from typing import Any
-
 from tunesmith.core.pricing import PriceTable
 from tunesmith.evaluate import score as S
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, Recommendation, RungResult
@@ -140,8 +138,3 @@ def _finetune_note(chosen: RungResult, results: list[RungResult]) -> str:
         f" The fine-tune was measured too: {ft.value:.3f} [{ft.low:.3f}, {ft.high:.3f}], {gap:.3f} behind "
         f"{chosen.name}" + (" (significantly worse than the best)." if ft.significantly_worse else ".")
     )
-
-
-def ladder_rows(rec: Recommendation) -> list[dict[str, Any]]:
-    """Plain rows for tables and charts: one per rung in ladder order."""
-    return [r.model_dump() | {"chosen": r.name == rec.candidate} for r in rec.alternatives]

@@ -12,6 +12,7 @@ and open schemas decode token by token as before.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tunesmith.models.prefill import FORWARD_COST_TOKENS, plan_groups
@@ -23,6 +24,12 @@ Engine = Any
 EngineRequest = Any
 
 RANK_ROWS = 16  # (prompt, document) rows scored per forward: bounds the (rows, positions, vocab) logits
+RANK_TOKENS = 8192  # and rows x context tokens per forward: bounds the per-row copies of the context's KV cache
+MAX_GRAMMARS = 256  # grammars whose documents an engine remembers (a server sees new schemas for ever)
+# Part of the evaluation cache key of constrained candidates: answers cached before ranking are not reused.
+DECODING = "ranked-documents-v1"
+
+log = logging.getLogger("tunesmith.engine")
 
 
 def ranked_answers(engine: Engine, req: EngineRequest) -> list[list[int]] | None:
@@ -31,20 +38,28 @@ def ranked_answers(engine: Engine, req: EngineRequest) -> list[list[int]] | None
     if req.grammar is None or req.temperature > 0 or req.rows != 1 or req.penalties or req.stop:
         return None
     if req.grammar not in engine.answer_ids:
-        engine.answer_ids[req.grammar] = answer_ids(engine, req.grammar)
+        if len(engine.answer_ids) >= MAX_GRAMMARS:
+            engine.answer_ids.clear()
+        try:
+            engine.answer_ids[req.grammar] = answer_ids(engine, req.grammar)
+        except Exception:  # a failure here must not fail the batch: this request decodes token by token
+            log.exception("listing the documents of a grammar failed; decoding token by token")
+            engine.answer_ids[req.grammar] = None
     fitting = [a for a in engine.answer_ids[req.grammar] or [] if len(a) <= req.max_new_tokens]
     return fitting or None
 
 
 def answer_ids(engine: Engine, grammar: str) -> list[list[int]] | None:
-    """:func:`finite_answers` tokenized with the end token appended, each checked against the grammar."""
+    """:func:`finite_answers` tokenized with the end token appended; None unless the grammar accepts every one
+    (a document written differently from the grammar's layout, e.g. ``1.0`` where it writes ``1``, would
+    otherwise drop out of the ranking silently: then the request decodes token by token)."""
     texts = finite_answers(grammar)
     tok, eos = engine.tok, engine.tok.eos_token_id
     if not texts or eos is None:
         return None
     n_vocab = engine.model_fn().config.vocab_size
     ids = [tok.encode(t, add_special_tokens=False) + [eos] for t in texts]
-    return [a for a in ids if accepted_by(tok, grammar, n_vocab, a)] or None
+    return ids if all(accepted_by(tok, grammar, n_vocab, a) for a in ids) else None
 
 
 def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[int]]]]) -> None:
@@ -65,14 +80,13 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
     hits = {id(r): engine.prefixes.longest(r.adapter, contexts[id(r)]) for r, _ in ranked}
     rows = [(r, a, a[len(contexts[id(r)]) - len(r.prompt) :]) for r, answers in ranked for a in answers]
     best: dict[int, tuple[float, list[int], Any]] = {}  # per request: score, document, the tail's (len, vocab) logp
-    for start in range(0, len(rows), RANK_ROWS):
-        chunk = rows[start : start + RANK_ROWS]
+    for chunk in row_chunks(rows, contexts):
         keep = max(len(t) for _, _, t in chunk) + 1  # rows are left padded: every document ends in the last column
         seqs, adapters = [contexts[id(r)] + t for r, _, t in chunk], [r.adapter for r, _, _ in chunk]
         out, _ = engine.forward(seqs, adapters, [hits[id(r)] for r, _, _ in chunk], keep, remember=False)
         logp = torch.log_softmax(out.logits.float(), dim=-1)  # (rows, keep, vocab)
         for i, (r, a, tail) in enumerate(chunk):
-            steps = logp[i, keep - len(tail) - 1 : keep - 1]  # step j predicts tail[j]
+            steps = logp[i, -len(tail) - 1 : -1]  # step j predicts tail[j]
             score = float(steps.gather(1, torch.tensor(tail, device=steps.device)[:, None]).sum())
             if id(r) not in best or score > best[id(r)][0]:  # ties: the first document in schema order
                 best[id(r)] = (score, a, steps.clone() if r.recorder is not None else None)
@@ -85,6 +99,17 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
             if req.recorder is not None:
                 req.recorder.resolve(torch.tensor([token]))  # no-op when the streamer already resolved it
         engine.ranked += 1
+
+
+def row_chunks(rows: list[tuple[Any, list[int], list[int]]], contexts: dict[int, list[int]]) -> list[list[Any]]:
+    """``rows`` cut into forwards of at most ``RANK_ROWS`` rows and ``RANK_TOKENS`` rows x context tokens."""
+    chunks: list[list[Any]] = [[]]
+    for row in rows:
+        width = max([len(contexts[id(r)]) for r, _, _ in chunks[-1]] + [len(contexts[id(row[0])])])
+        if chunks[-1] and (len(chunks[-1]) >= RANK_ROWS or (len(chunks[-1]) + 1) * width > RANK_TOKENS):
+            chunks.append([])
+        chunks[-1].append(row)
+    return chunks
 
 
 def context_of(req: EngineRequest, answers: list[list[int]]) -> list[int]:

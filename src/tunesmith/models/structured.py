@@ -161,13 +161,14 @@ def union_values(options: Any, limit: int) -> list[Any] | None:
     """The values of ``anyOf``/``oneOf`` options, each finite, without repeats."""
     if not isinstance(options, list):
         return None
-    values: list[Any] = []
+    values: dict[str, Any] = {}  # by JSON text: True == 1 in Python, not in JSON
     for option in options:
         part = schema_values(option, limit)
         if part is None:
             return None
-        values.extend(v for v in part if v not in values)
-    return values if len(values) <= limit else None
+        for v in part:
+            values.setdefault(json.dumps(v), v)
+    return list(values.values()) if len(values) <= limit else None
 
 
 def object_values(schema: dict[str, Any], limit: int) -> list[Any] | None:

@@ -200,8 +200,11 @@ class ContinuousBatcher:
         return any(e.running for e in self.engines.values())
 
     def _loop(self) -> None:
-        while self._take(block=not self._running()):  # idle: wait for work (waiting rows re-checked every 0.1 s)
-            self._admit()
+        admitted = False
+        # idle: wait for work (waiting rows re-checked every 0.1 s); not after an admission, which may have
+        # finished every request it took (ranked structured answers) while others still wait for a row
+        while self._take(block=not (self._running() or admitted)):
+            admitted = self._admit()
             for base, engine in list(self.engines.items()):
                 if engine.running:
                     self.busy_since = self.busy_since or time.monotonic()
@@ -235,8 +238,9 @@ class ContinuousBatcher:
             except BaseException as exc:
                 req.future.set_exception(exc)
 
-    def _admit(self) -> None:
-        """Prefill waiting requests in arrival order while their base's batch has room (one forward per base)."""
+    def _admit(self) -> bool:
+        """Prefill waiting requests in arrival order while their base's batch has room (one forward per base);
+        whether any was admitted."""
         joining: dict[str, list[Any]] = {}
         for req in list(self._waiting):
             if req.cancel.is_set():
@@ -265,6 +269,7 @@ class ContinuousBatcher:
             if reqs:
                 self.busy_since = self.busy_since or time.monotonic()
                 self._guarded(base, lambda e=self.engines[base], r=reqs: e.add_many(r), extra=reqs)
+        return any(joining.values())
 
     def _engine(self, base: str, req: GenRequest) -> Any:
         from tunesmith.models.engine import Engine

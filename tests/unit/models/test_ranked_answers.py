@@ -56,6 +56,8 @@ def test_documents_of_enums_consts_booleans_objects_and_unions_are_listed():
     assert len(objects) == 8 and objects[0] == '{"label": "positive", "sure": true}'
     union = {"anyOf": [{"const": 1}, {"type": "null"}, {"enum": [1, 2]}]}
     assert finite_answers(compile_schema(union)) == ["1", "null", "2"]
+    numbers_and_booleans = {"anyOf": [{"const": 1}, {"const": True}, {"const": 0}, {"const": False}]}
+    assert finite_answers(compile_schema(numbers_and_booleans)) == ["1", "true", "0", "false"]  # True == 1 in Python
 
 
 @pytest.mark.parametrize(
@@ -109,3 +111,24 @@ def test_sampling_a_short_budget_or_stop_strings_decode_token_by_token(model_tok
     out = generate_all(engine, reqs)
     assert engine.ranked == 0
     assert len(out[1].rows[0]) == 2
+
+
+def test_a_listed_document_the_grammar_writes_otherwise_turns_ranking_off_for_that_schema(model_tok):
+    model, tok = model_tok
+    grammar = compile_schema({"enum": [1.0, 2]})  # listed as "1.0"; llguidance writes the number as 1
+    assert finite_answers(grammar) == ["1.0", "2"]
+    engine = Engine(lambda: model, tok)
+    [gen] = generate_all(engine, [EngineRequest(prompts(tok, ["pick"])[0], 5, grammar=grammar)])
+    assert engine.ranked == 0 and engine.answer_ids[grammar] is None  # decoded token by token, not ranked over "2"
+    assert tok.decode(gen.rows[0], skip_special_tokens=True) in ("1", "2", "1.0")
+
+
+def test_long_contexts_are_scored_in_smaller_forwards():
+    from tunesmith.models import ranked
+
+    rows = [(req, [1], [1]) for req in (object(), object()) for _ in range(6)]
+    contexts = {id(r): [0] * 3000 for r, _, _ in rows}
+    chunks = ranked.row_chunks(rows, contexts)
+    assert [len(c) for c in chunks] == [2] * 6  # 2 x 3000 tokens <= RANK_TOKENS < 3 x 3000
+    short = ranked.row_chunks(rows, {k: [0] * 10 for k in contexts})
+    assert [len(c) for c in short] == [12]
