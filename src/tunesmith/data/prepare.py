@@ -96,7 +96,7 @@ def _validate(
     fatal = [i for i in scan.report.errors if i.line is None]
     if fatal:
         raise DatasetError("; ".join(f"{i.file}: {i.message}" for i in fatal), fatal[0].hint or "fix the source file")
-    keys.check(param="split.stratify", where="split.stratify:")
+    keys.check(source.path, param="split.stratify", where="split.stratify:")
     return scan
 
 

@@ -92,13 +92,15 @@ class SplitKeys:
         key = (example.metadata or {}).get(self.cfg.group_by) if self.cfg.group_by else None
         self.groups.append(-1 if key is None else self._group_ids.setdefault(str(key), len(self._group_ids)))
 
-    def check(self, param: str = "stratify", where: str = "--stratify") -> None:
-        """Raise ConfigError when some example lacks the stratify key (``where``: the flag or config key)."""
+    def check(self, path: Path, param: str = "stratify", where: str = "--stratify") -> None:
+        """Raise ConfigError when some example of ``path`` lacks the stratify key (``where``: the flag or config
+        key that named it)."""
         if self.missing:
+            label = "--stratify label" if where.startswith("--") else f"{where} label"
             raise ConfigError(
-                f"{where} {self.cfg.stratify}: {len(self.missing)} example(s) have no such key (lines "
+                f"{where} {self.cfg.stratify}: {len(self.missing)} example(s) have no such key ({path} lines "
                 f"{', '.join(map(str, self.missing[:10]))})",
-                "add the metadata key to every example, or use --stratify label (the assistant answer)",
+                f"add the metadata key to every example, or use {label} (the assistant answer)",
                 param=param,
             )
 
@@ -150,7 +152,7 @@ def split_source(
         index.add(rec.example)
         keys.add(rec.example, rec.line)
     _refuse_invalid(source.path, bad)
-    keys.check()
+    keys.check(source.path)
     clusters = keys.clusters(index.groups().cluster_of)
     assignment = assign_splits(clusters, np.frombuffer(keys.labels, dtype=np.int64), cfg)
     manifest = {

@@ -148,6 +148,7 @@ def test_a_missing_stratify_key_names_the_config_key(source, tmp_path):
         rows = [_row(i, topic="x") for i in range(12)] + [_row(12), _row(13)]
         prepare_dataset(_cfg(_write(tmp_path / "s.jsonl", rows), tmp_path / "o", split={"stratify": "topic"}))
     assert info.value.param == "split.stratify"
+    assert "s.jsonl lines 13, 14" in str(info.value) and "split.stratify: label" in info.value.hint
 
 
 def test_config_errors_name_the_key(tmp_path):
