@@ -120,7 +120,7 @@ def _write_splits(
     """Second pass: each kept example to its split file, each dropped duplicate to the rejects file."""
     index = -1
     with SplitWriter(folder) as writer:
-        for number, rec in enumerate(source.records(_loader_kind(scan))):
+        for number, rec in enumerate(source.records()):
             if number in scan.invalid:
                 continue  # already in the rejects file, with its problems
             index += 1
@@ -137,11 +137,6 @@ def _write_splits(
         "near_duplicates": len(plan.drops) - n_exact,
         **writer.counts,
     }
-
-
-def _loader_kind(scan: ValidationScan) -> str:
-    """The loader kind the validation pass used (the second pass must parse records the same way)."""
-    return "auto" if scan.report.kind == "preference" else "chat"
 
 
 def _write_records(

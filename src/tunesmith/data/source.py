@@ -32,8 +32,8 @@ class DataSource(BaseModel):
     )
     kind: Kind = Field(
         default="auto",
-        description="chat (SFT) or preference (DPO) records; auto decides per line for OpenAI-format files "
-        "(preference records have preferred_output) and reads other formats as chat.",
+        description="chat (SFT) or preference (DPO) records; auto: preference when an OpenAI-format file's first "
+        "record has preferred_output (its lines are then read per line), else chat.",
     )
     options: LoadOptions = Field(
         default_factory=LoadOptions, description="Format options: CSV column mapping, log splitting."
@@ -45,10 +45,9 @@ class DataSource(BaseModel):
         return cls(path=Path(path), format=fmt, options=options or LoadOptions())  # type: ignore[arg-type]
 
     def record_kind(self) -> str:
-        """The kind the format loaders get: ``auto`` (per line) for OpenAI-format input, else ``chat``."""
-        if self.kind != "auto":
-            return self.kind
-        return "auto" if self.format in ("auto", "openai") else "chat"
+        """The kind the format loaders get, for every command alike: ``auto`` (per line) for preference data
+        (by the configured kind, else by the file's first record), else ``chat``."""
+        return "auto" if self.detect_kind() == "preference" else "chat"
 
     def records(self, kind: str | None = None) -> Iterator[Record]:
         """Stream the records (bad ones included, each with its problems); ``kind`` overrides the loader kind.

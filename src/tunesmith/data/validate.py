@@ -144,7 +144,7 @@ def validate_source(
 def _scan_file(scan: ValidationScan, number: int, source: DataSource, progress: bool) -> None:
     n_valid_before = len(scan.dups)
     scan.systems, scan.system_first = Counter(), {}
-    kind = "auto" if scan.report.kind == "preference" else "chat"
+    kind = source.record_kind()
     path = source.path
     with file_progress(path, f"validating {path.name}", enabled=progress) as advance:
         for rec in source.records(kind):

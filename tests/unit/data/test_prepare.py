@@ -161,9 +161,10 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_the_kind_rule_and_the_preference_detector(assets):
-    assert DataSource(path=Path("x.jsonl")).record_kind() == "auto"
+    assert DataSource(path=assets / "preference.jsonl").record_kind() == "auto"  # preference files: per line
+    assert DataSource(path=assets / "valid.jsonl").record_kind() == "chat"
     assert DataSource(path=Path("x.csv"), format="csv").record_kind() == "chat"
-    assert DataSource(path=Path("x.jsonl"), kind="preference").record_kind() == "preference"
+    assert DataSource(path=Path("x.jsonl"), kind="preference").record_kind() == "auto"
     assert detect_kind(assets / "preference.jsonl") == "preference"
     assert detect_kind(assets / "valid.jsonl") == "chat"
 
@@ -200,3 +201,19 @@ def test_the_prepare_command_prints_the_counts_and_fails_on_a_bad_key(source, tm
     bad = CliRunner().invoke(app, ["data", "prepare", str(config), "--set", "split.sed=2"])
     assert bad.exit_code == 1 and isinstance(bad.exception, ConfigError)
     assert "split.sed: unknown key" in str(bad.exception)
+
+
+def test_every_command_reads_chat_and_preference_lines_by_one_rule(tmp_path):
+    from tunesmith.core.schema import PreferenceExample
+    from tunesmith.data.source import DataSource
+
+    chat = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    pref = {
+        "input": {"messages": [{"role": "user", "content": "hi"}]},
+        "preferred_output": [{"role": "assistant", "content": "hello"}],
+        "non_preferred_output": [{"role": "assistant", "content": "go away"}],
+    }
+    chat_first = [r.example for r in DataSource.of(_write(tmp_path / "c.jsonl", [chat, pref])).records()]
+    assert chat_first[0] is not None and chat_first[1] is None  # a chat file: the DPO line is a bad chat record
+    pref_first = [r.example for r in DataSource.of(_write(tmp_path / "p.jsonl", [pref, chat])).records()]
+    assert isinstance(pref_first[0], PreferenceExample) and pref_first[1] is not None  # preference files: per line
