@@ -154,7 +154,7 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
     ]
     if (spec.kind == "few-shot" or spec.json_schema == "infer") and cfg.train_file:
         parts.append(sha256_file(cfg.train_file))
-    if spec.kind == "structured" or spec.json_schema is not None:
+    if spec.json_schema is not None:  # every constrained candidate (the structured kind always has one)
         parts.append(RANKED_DECODING)  # constrained answers decoded before ranking are not reused
     if spec.json_schema not in (None, "infer") and Path(spec.json_schema).is_file():
         parts.append(sha256_file(Path(spec.json_schema)))

@@ -104,11 +104,14 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
 def row_chunks(rows: list[tuple[Any, list[int], list[int]]], contexts: dict[int, list[int]]) -> list[list[Any]]:
     """``rows`` cut into forwards of at most ``RANK_ROWS`` rows and ``RANK_TOKENS`` rows x context tokens."""
     chunks: list[list[Any]] = [[]]
+    width = 0  # the longest context in the last chunk
     for row in rows:
-        width = max([len(contexts[id(r)]) for r, _, _ in chunks[-1]] + [len(contexts[id(row[0])])])
-        if chunks[-1] and (len(chunks[-1]) >= RANK_ROWS or (len(chunks[-1]) + 1) * width > RANK_TOKENS):
+        context = len(contexts[id(row[0])])
+        if chunks[-1] and (len(chunks[-1]) >= RANK_ROWS or (len(chunks[-1]) + 1) * max(width, context) > RANK_TOKENS):
             chunks.append([])
+            width = 0
         chunks[-1].append(row)
+        width = max(width, context)
     return chunks
 
 
