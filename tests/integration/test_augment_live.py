@@ -69,3 +69,21 @@ def test_augment_with_the_served_bundled_model(live_server, tmp_path, monkeypatc
     rows = load_examples(out)  # originals + accepted variations, all valid
     assert len(rows) == 2 + report.accepted
     assert all(r.metadata["augment"]["teacher"] == TEACHER for r in rows if r.metadata and "augment" in r.metadata)
+
+
+def test_distill_on_the_local_engine_answers_as_the_server(live_server, tmp_path, monkeypatch):
+    """One engine: `teacher.base_url: local` writes the served model's greedy answers, with no server."""
+    monkeypatch.setenv("TUNESMITH_LIVE_KEY", live_server.api_key)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("Name a primary colour.\nWhat is two plus two?\nSay hello in French.\nName a planet.\n")
+    answers = {}
+    for where in ("served", "local"):
+        out = tmp_path / f"{where}.jsonl"
+        teacher = teacher_settings(live_server, 12)
+        if where == "local":
+            teacher = teacher.model_copy(update={"base_url": "local"})
+        report = run_distill(DistillConfig(prompts=prompts, output=out, teacher=teacher), show_progress=False)
+        assert report.requested == 4 and report.cache_hits == 0
+        answers[where] = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
+    assert answers["local"] == answers["served"] and len(answers["local"]) >= 3
+    assert report.generated == 4 and report.http_requests == 0 and report.cost_usd == 0.0

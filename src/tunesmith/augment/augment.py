@@ -13,10 +13,10 @@ import json
 import re
 from typing import Any
 
-from tunesmith.augment.client import CachedResponse, RequestCache, TeacherClient, TeacherRequestError
+from tunesmith.augment.client import CachedResponse, Job, RequestCache, TeacherRequestError
 from tunesmith.augment.config import AugmentConfig, cache_path, rejects_path
 from tunesmith.augment.report import RunReport, check_example, load_sources
-from tunesmith.augment.runner import Job, run_jobs
+from tunesmith.augment.runner import open_teacher, run_jobs
 from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.schema import ChatExample
 from tunesmith.data.near_dup import NearDupIndex
@@ -75,7 +75,7 @@ async def _ask_teacher(
     cfg: AugmentConfig, sources: list[tuple[int, ChatExample]], cache: RequestCache, show_progress: bool
 ) -> tuple[dict, dict, Any]:
     """Paraphrase requests for every user turn, then (optionally) rewrite requests for every answer."""
-    async with TeacherClient(cfg.teacher, cache) as teacher:
+    async with open_teacher(cfg.teacher, cache) as teacher:
         jobs = {
             (s, i): paraphrase_job(m.content or "", cfg.variations)
             for s, (_, ex) in enumerate(sources)

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,28 @@ class TeacherRequestError(Exception):
 
 
 @dataclass
+class Job:
+    """One request: the chat messages and any parameter overrides (e.g. a lower temperature for a judge)."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# What a teacher calls as each job ends: its key, and the response or the reason it failed for good.
+JobDone = Callable[[Hashable, "CachedResponse | TeacherRequestError"], None]
+
+
+def request_params(settings: TeacherSettings, **overrides: Any) -> dict[str, Any]:
+    """Sampling parameters of a request (they are part of the cache key)."""
+    return {"temperature": settings.temperature, "max_tokens": settings.max_tokens, **overrides}
+
+
+@dataclass
 class TeacherStats:
     """Counters for the progress bar and the report."""
 
     http_requests: int = 0
+    generated: int = 0  # by a local teacher (no HTTP)
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -141,9 +160,26 @@ class TeacherClient:
             return None
         return (self.stats.prompt_tokens * self.price[0] + self.stats.completion_tokens * self.price[1]) / 1e6
 
-    def params(self, **overrides: Any) -> dict[str, Any]:
-        """Sampling parameters of a request (they are part of the cache key)."""
-        return {"temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens, **overrides}
+    async def complete_all(self, jobs: dict[Hashable, Job], done: JobDone) -> None:
+        """Send every job, at most ``settings.concurrency`` in flight; ``done(key, result)`` as each ends.
+
+        Raises:
+            EndpointError: the endpoint rejects the key or does not know the model (stops the whole batch).
+        """
+
+        async def one(key: Hashable, job: Job) -> None:
+            try:
+                result: CachedResponse | TeacherRequestError = await self.complete(job.messages, **job.params)
+            except TeacherRequestError as exc:
+                result = exc
+            done(key, result)
+
+        pending = [asyncio.ensure_future(one(k, j)) for k, j in jobs.items()]
+        try:
+            await asyncio.gather(*pending)
+        finally:
+            for p in pending:
+                p.cancel()
 
     async def complete(self, messages: list[dict[str, Any]], **overrides: Any) -> CachedResponse:
         """The teacher's reply to ``messages``: from the cache, or requested (with retries) and cached.
@@ -152,7 +188,7 @@ class TeacherClient:
             TeacherRequestError: the request failed after all retries, or the endpoint refused it as bad.
             EndpointError: the endpoint rejects the key or does not know the model (stops the whole run).
         """
-        params = self.params(**overrides)
+        params = request_params(self.settings, **overrides)
         key = request_key(self.settings.model, messages, params)
         if (hit := self.cache.get(key)) is not None:
             self.stats.cache_hits += 1

@@ -15,16 +15,29 @@ from tunesmith.core.errors import ConfigError
 
 # Distillation asks for the teacher's most likely answer: the one a student should learn.
 DISTILL_TEMPERATURE = 0.0
+# teacher.base_url naming this machine's generation engine instead of an HTTP endpoint
+LOCAL = "local"
 
 
 class TeacherSettings(BaseModel):
     """How to reach an OpenAI-compatible teacher model and how hard to try."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="Teacher model name as the endpoint knows it (e.g. gpt-4o-mini, ft:...).")
-    base_url: str | None = Field(default=None, description="Endpoint base URL (…/v1); None = api.openai.com.")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key.")
-    concurrency: int = Field(default=4, ge=1, le=256, description="Requests in flight at once.")
+    model: str = Field(
+        description="Teacher model name as the endpoint knows it (e.g. gpt-4o-mini, ft:...); with base_url "
+        "`local`: a model name or directory, or a `tunesmith train` run directory (its fine-tune)."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Endpoint base URL (…/v1); None = api.openai.com; `local` = answer on this machine with "
+        "tunesmith's generation engine (no server, no API key).",
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Environment variable holding the API key (not read for `local`)."
+    )
+    concurrency: int = Field(
+        default=4, ge=1, le=256, description="Requests in flight at once (`local`: rows decoded together)."
+    )
     timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(default=5, ge=0, le=20, description="Retries on 429/5xx/connection errors.")
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
@@ -116,6 +129,11 @@ class DistillConfig(BaseModel):
                 f"json_schema (--json-schema) {self.json_schema}: no such file", "pass a JSON Schema file"
             )
         return self
+
+
+def is_local(teacher: TeacherSettings) -> bool:
+    """Whether ``teacher`` runs on this machine's generation engine (``base_url: local``)."""
+    return teacher.base_url == LOCAL
 
 
 def cache_path(teacher: TeacherSettings, output: Path) -> Path:

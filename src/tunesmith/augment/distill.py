@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.augment.client import CachedResponse, RequestCache, TeacherClient
+from tunesmith.augment.client import CachedResponse, Job, RequestCache
 from tunesmith.augment.config import DistillConfig, cache_path, rejects_path
 from tunesmith.augment.report import RunReport, check_example
-from tunesmith.augment.runner import Job, run_jobs
+from tunesmith.augment.runner import open_teacher, run_jobs
 from tunesmith.core import replies
 from tunesmith.core.atomic import write_jsonl_atomic
 from tunesmith.core.errors import ConfigError, DatasetError
@@ -91,7 +91,7 @@ async def _distill(
 
     Answers are keyed by the prompt's index: a JSON array file can hold several prompts on one line.
     """
-    async with TeacherClient(cfg.teacher, cache) as teacher:
+    async with open_teacher(cfg.teacher, cache) as teacher:
         jobs = {k: Job(msgs) for k, (_, msgs) in enumerate(prompts)}
         answers = await run_jobs(teacher, jobs, "distilling", show_progress=show_progress)
     report.add_client(teacher)
@@ -120,7 +120,7 @@ async def _judge(
 ) -> None:
     """Score each candidate with the judge; drop those below ``cfg.min_score`` (in place)."""
     assert cfg.judge is not None
-    async with TeacherClient(cfg.judge, cache) as judge:
+    async with open_teacher(cfg.judge, cache) as judge:
         jobs = {k: judge_job(row["messages"]) for k, row in candidates.items()}
         scores = await run_jobs(judge, jobs, "judging", show_progress=show_progress)
     report.add_client(judge)

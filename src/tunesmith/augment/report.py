@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tunesmith.augment.client import TeacherClient
+from tunesmith.augment.runner import Teacher
 from tunesmith.core.schema import ChatExample
 from tunesmith.data.checks import find_errors
 from tunesmith.data.load import load_numbered_examples
@@ -30,6 +30,7 @@ class RunReport:
     written: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     http_requests: int = 0
+    generated: int = 0  # answers generated on this machine (teacher.base_url: local)
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -46,10 +47,11 @@ class RunReport:
         kind = reason.split(":")[0].split(" of line")[0].strip()
         self.reject_reasons[kind] = self.reject_reasons.get(kind, 0) + 1
 
-    def add_client(self, client: TeacherClient) -> None:
+    def add_client(self, client: Teacher) -> None:
         """Fold one teacher client's counters into the report (cost becomes n/a if any model is unpriced)."""
         stats = client.stats
         self.http_requests += stats.http_requests
+        self.generated += stats.generated
         self.cache_hits += stats.cache_hits
         self.prompt_tokens += stats.prompt_tokens
         self.completion_tokens += stats.completion_tokens
@@ -72,7 +74,8 @@ class RunReport:
             f"candidates; {self.written} examples written to {self.output}\n"
             f"rejected {self.rejected} ({reasons}); details in {self.rejects}\n"
             f"teacher {self.teacher}: {self.http_requests} HTTP request(s), {len(self.retries)} "
-            f"retried{retry_note}, {self.cache_hits} answered from cache\n"
+            f"retried{retry_note}, {self.generated} generated on this machine, {self.cache_hits} answered from "
+            "cache\n"
             f"tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out; estimated cost {cost}"
         )
 

@@ -1,26 +1,29 @@
-"""Run a batch of teacher requests concurrently under one progress bar showing tokens and estimated cost."""
+"""Open the configured teacher and run a batch of its requests under one progress bar (tokens, cost).
+
+A teacher is an OpenAI-compatible endpoint (:class:`~tunesmith.augment.client.TeacherClient`: concurrent
+requests, retries) or, with ``base_url: local``, a model on this machine answered by tunesmith's generation
+engine (:class:`~tunesmith.augment.local.LocalTeacher`); both cache every answer the same way.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Hashable
-from dataclasses import dataclass, field
-from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tunesmith.augment.client import CachedResponse, TeacherClient, TeacherRequestError
+from tunesmith.augment.client import CachedResponse, Job, RequestCache, TeacherClient, TeacherRequestError
+from tunesmith.augment.config import TeacherSettings, is_local
+from tunesmith.augment.local import LocalTeacher
+
+Teacher = TeacherClient | LocalTeacher
 
 
-@dataclass
-class Job:
-    """One request: the chat messages and any parameter overrides (e.g. a lower temperature for a judge)."""
-
-    messages: list[dict[str, Any]]
-    params: dict[str, Any] = field(default_factory=dict)
+def open_teacher(settings: TeacherSettings, cache: RequestCache) -> Teacher:
+    """The teacher ``settings`` describe; use it as ``async with open_teacher(...) as teacher``."""
+    return LocalTeacher(settings, cache) if is_local(settings) else TeacherClient(settings, cache)
 
 
-def usage_line(clients: list[TeacherClient]) -> str:
+def usage_line(clients: list[Teacher]) -> str:
     """``tokens 1,234 in / 567 out, cost $0.0012`` (``cost n/a`` when a model has no price)."""
     tin = sum(c.stats.prompt_tokens for c in clients)
     tout = sum(c.stats.completion_tokens for c in clients)
@@ -31,11 +34,12 @@ def usage_line(clients: list[TeacherClient]) -> str:
 
 
 async def run_jobs(
-    client: TeacherClient, jobs: dict[Hashable, Job], label: str, *, show_progress: bool = True
+    client: Teacher, jobs: dict[Hashable, Job], label: str, *, show_progress: bool = True
 ) -> dict[Hashable, CachedResponse | TeacherRequestError]:
     """Send every job through ``client``; a job's failure is returned as its TeacherRequestError.
 
-    Fatal errors (bad key, unknown model: EndpointError) propagate and stop the batch.
+    Fatal errors (bad key, unknown model: EndpointError; a local model that cannot load: ModelError)
+    propagate and stop the batch.
     """
     results: dict[Hashable, CachedResponse | TeacherRequestError] = {}
     columns = (
@@ -48,17 +52,9 @@ async def run_jobs(
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
         task = progress.add_task(label, total=len(jobs), usage=usage_line([client]))
 
-        async def one(key: Hashable, job: Job) -> None:
-            try:
-                results[key] = await client.complete(job.messages, **job.params)
-            except TeacherRequestError as exc:
-                results[key] = exc
+        def done(key: Hashable, result: CachedResponse | TeacherRequestError) -> None:
+            results[key] = result
             progress.update(task, advance=1, usage=usage_line([client]))
 
-        pending = [asyncio.ensure_future(one(k, j)) for k, j in jobs.items()]
-        try:
-            await asyncio.gather(*pending)
-        finally:
-            for p in pending:
-                p.cancel()
+        await client.complete_all(jobs, done)
     return results

@@ -34,7 +34,9 @@ TeacherOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
-        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)."
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: api.openai.com); `local` answers "
+        "on this machine with tunesmith's generation engine (--teacher: a model name/dir or a training run dir).",
     ),
 ]
 KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]

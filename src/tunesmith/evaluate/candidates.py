@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from tunesmith.core.errors import EvalError
 from tunesmith.evaluate.config import CandidateSpec
@@ -68,62 +65,3 @@ def recipe_for(
         index_dir=index_dir.resolve() if index_dir and spec.rag else None,
         max_tokens=max_tokens,
     )
-
-
-@dataclass
-class ResolvedRun:
-    """What a run directory holds: the base model, and the adapter to attach (None for merged models)."""
-
-    model: str
-    adapter: Path | None
-    metrics_file: Path | None
-    trained_tokens: float | None
-
-
-def resolve_run(path: Path) -> ResolvedRun:
-    """Find the model of a training run directory (``adapter/`` + base model, or a merged ``model/``).
-
-    Raises:
-        EvalError: the directory is missing or holds neither.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise EvalError(f"run directory {path} does not exist", "pass a directory written by `tunesmith train`")
-    info = _read_json(path / "run.json")
-    metrics = path / "metrics.jsonl"
-    extra = (metrics if metrics.exists() else None, info.get("trained_tokens"))
-    if (path / "model" / "config.json").exists():
-        return ResolvedRun(str(path / "model"), None, *extra)
-    adapter = path / "adapter" if (path / "adapter" / "adapter_config.json").exists() else None
-    if adapter is None and (path / "adapter_config.json").exists():
-        adapter = path
-    if adapter is None:
-        raise EvalError(
-            f"{path} has neither adapter/ (with adapter_config.json) nor model/ (with config.json)",
-            "point to the output_dir of `tunesmith train`, or export a merged model first",
-        )
-    base = info.get("model") or _config_model(path / "config.yaml")
-    base = base or _read_json(adapter / "adapter_config.json").get("base_model_name_or_path")
-    if not base:
-        raise EvalError(
-            f"{path}: cannot tell the base model of the adapter",
-            "add `model:` to the run's config.yaml or run.json",
-        )
-    return ResolvedRun(str(base), adapter, *extra)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise EvalError(f"{path}: not valid JSON ({exc})", "repair or remove the file") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def _config_model(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return data.get("model") if isinstance(data, dict) else None

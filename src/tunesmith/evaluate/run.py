@@ -16,12 +16,12 @@ from typing import Any
 
 from tunesmith.core.atomic import sha256_file, write_json_atomic, write_text_atomic
 from tunesmith.core.config import save_config
-from tunesmith.core.errors import ConfigError, EvalError
+from tunesmith.core.errors import ConfigError, EvalError, ModelError
 from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.pricing import PriceTable, load_price_table
 from tunesmith.evaluate import metrics as M
 from tunesmith.evaluate import score as S
-from tunesmith.evaluate.candidates import recipe_for, resolve_run, resolve_schema
+from tunesmith.evaluate.candidates import recipe_for, resolve_schema
 from tunesmith.evaluate.config import CandidateSpec, EvalConfig
 from tunesmith.evaluate.embeddings import semantic_similarity
 from tunesmith.evaluate.generate import (
@@ -39,8 +39,8 @@ from tunesmith.evaluate.regression import RegressionSuite, check_case, load_suit
 from tunesmith.evaluate.report.html import render_html
 from tunesmith.evaluate.retrieval import hit_rate
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
-from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.ranked import DECODING as RANKED_DECODING
+from tunesmith.models.runs import load_for_inference, resolve_run
 from tunesmith.models.structured import grammar_for
 
 
@@ -114,7 +114,7 @@ def check_candidates(cfg: EvalConfig, train: list[TestItem] | None = None) -> No
         if spec.kind == "run":
             try:
                 resolve_run(spec.path)
-            except EvalError as exc:
+            except ModelError as exc:
                 problems.append(f"{where}: {exc.message}")
         if spec.kind == "endpoint" and not os.environ.get(spec.api_key_env):
             problems.append(f"{where}: environment variable {spec.api_key_env} (api_key_env) is not set")
@@ -204,10 +204,7 @@ class _Backend:
     def loaded(self) -> tuple[Any, Any]:
         if self._loaded is None:
             adapter = self.run.adapter if self.run else None
-            model, tok = load_model_and_tokenizer(self.model_name, adapter=adapter, device=self.cfg.device)
-            if adapter is not None:
-                model = model.merge_and_unload()  # same outputs, no per-layer LoRA overhead at inference
-            self._loaded = (model.eval(), tok)
+            self._loaded = load_for_inference(self.model_name, adapter, self.cfg.device)
         return self._loaded
 
     def batch_fn(self, structured: bool = True) -> Any:

@@ -395,11 +395,20 @@ def hits_stop(tok: Any, row: list[int], stops: tuple[str, ...]) -> bool:
     return any(s and s in text for s in stops)
 
 
-def generate_all(engine: Engine, reqs: list[EngineRequest]) -> list[Generated]:
-    """Run ``reqs`` through ``engine`` to completion, admitting each as soon as a slot frees up."""
+def generate_all(
+    engine: Engine, reqs: list[EngineRequest], on_done: Callable[[int, Generated], None] | None = None
+) -> list[Generated]:
+    """Run ``reqs`` through ``engine`` to completion, admitting each as soon as a slot frees up; ``on_done(i,
+    generated)`` is called as request ``i`` finishes (e.g. to save it or advance a progress bar)."""
     results: dict[int, Generated] = {}
+
+    def finished(i: int, gen: Generated) -> None:
+        results[i] = gen
+        if on_done is not None:
+            on_done(i, gen)
+
     for i, r in enumerate(reqs):
-        r.on_done = lambda g, i=i: results.__setitem__(i, g)
+        r.on_done = lambda g, i=i: finished(i, g)
     waiting = list(reqs)
     while waiting or engine.running:
         batch: list[EngineRequest] = []

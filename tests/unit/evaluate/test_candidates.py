@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import chat, write_jsonl
-from tunesmith.core.errors import DatasetError, EvalError
-from tunesmith.evaluate.candidates import recipe_for, resolve_run
+from tunesmith.core.errors import DatasetError, ModelError
+from tunesmith.evaluate.candidates import recipe_for
 from tunesmith.evaluate.config import parse_candidate
 from tunesmith.evaluate.items import TestItem, fixed_shots, load_items, nearest_shots
 from tunesmith.evaluate.recipe import RecipePrompter
+from tunesmith.models.runs import resolve_run
 
 
 def build_prompts(spec, items, train, seed, train_file=None):
@@ -73,7 +74,7 @@ def test_resolve_run_adapter_merged_and_errors(tmp_path, tiny_model_dir):
     merged = resolve_run(tmp_path / "m")
     assert merged.adapter is None and merged.model.endswith("model")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EvalError, match="has neither adapter/"):
+    with pytest.raises(ModelError, match="has neither adapter/"):
         resolve_run(tmp_path / "empty")
-    with pytest.raises(EvalError, match="does not exist"):
+    with pytest.raises(ModelError, match="does not exist"):
         resolve_run(tmp_path / "missing")

@@ -1,0 +1,136 @@
+"""A teacher on this machine: ``teacher.base_url: local`` answers with tunesmith's own generation engine.
+
+The teacher's ``model`` is a model name or directory, or a `tunesmith train` run directory (its base model with
+the adapter merged in), so a fine-tune can label data for another model without a server. Every request that is
+not in the request cache joins one continuous batch (:mod:`tunesmith.models.engine`: an answer that ends leaves
+the batch and the next request takes its row; a shared system prompt is prefilled once), ``concurrency`` rows at
+a time, and is cached as it finishes, exactly as endpoint answers are. A sampled request (temperature > 0) is
+seeded from its cache key, so a rerun of an interrupted job writes the same answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+from tunesmith.augment.client import (
+    CachedResponse,
+    Job,
+    JobDone,
+    RequestCache,
+    TeacherRequestError,
+    TeacherStats,
+    request_key,
+    request_params,
+)
+from tunesmith.augment.config import TeacherSettings
+from tunesmith.models.load import model_context_length
+from tunesmith.models.runs import ResolvedRun, is_run_dir, load_for_inference, resolve_run
+from tunesmith.models.template import prompt_ids
+
+
+class LocalTeacher:
+    """Chat completions from a local model through the generation engine, cached like endpoint answers.
+
+    Use as ``async with LocalTeacher(settings, cache) as teacher: await teacher.complete_all(jobs, done)``;
+    the model loads only when some request is not cached, and is freed on exit.
+    """
+
+    def __init__(self, settings: TeacherSettings, cache: RequestCache) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.stats = TeacherStats()
+        self.source = resolve_source(settings.model)
+        self._loaded: tuple[Any, Any] | None = None
+
+    async def __aenter__(self) -> LocalTeacher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._loaded = None
+        gc.collect()
+
+    @property
+    def cost_usd(self) -> float:
+        """No API bill: a local teacher costs this machine's time, reported as $0."""
+        return 0.0
+
+    async def complete_all(self, jobs: dict[Hashable, Job], done: JobDone) -> None:
+        """Answer every job: cached ones at once, the rest through one engine batch; ``done(key, result)`` as
+        each ends (a prompt too long for the model's context fails alone, as a TeacherRequestError).
+
+        Raises:
+            ModelError: the model cannot be loaded (stops the whole batch).
+        """
+        todo = []
+        for key, job in jobs.items():
+            params = request_params(self.settings, **job.params)
+            cache_key = request_key(self.settings.model, job.messages, params)
+            if (hit := self.cache.get(cache_key)) is not None:
+                self.stats.cache_hits += 1
+                done(key, hit)
+            else:
+                todo.append((key, cache_key, job.messages, params))
+        if todo:
+            await asyncio.to_thread(self._generate, todo, done)
+
+    def _generate(self, todo: list[tuple[Hashable, str, list[dict[str, Any]], dict[str, Any]]], done: JobDone) -> None:
+        from tunesmith.models.engine import Engine, EngineRequest, generate_all
+        from tunesmith.models.generate import split_at_end
+
+        model, tok = self._load()
+        context = model_context_length(self.source.model, tok)
+        reqs, keys = [], []
+        for key, cache_key, messages, params in todo:
+            ids = prompt_ids(tok, messages)
+            if len(ids) + params["max_tokens"] > context:
+                self.stats.failures += 1
+                done(key, TeacherRequestError(too_long(len(ids), params["max_tokens"], context)))
+                continue
+            seed = int(cache_key[:8], 16) if params["temperature"] > 0 else None
+            reqs.append(EngineRequest(ids, params["max_tokens"], params["temperature"], seed=seed))
+            keys.append((key, cache_key))
+        engine = Engine(lambda: model, tok, max_rows=self.settings.concurrency)
+
+        def finished(i: int, gen: Any) -> None:
+            tokens, _ = split_at_end(gen.rows[0], engine.end_ids)
+            response = CachedResponse(
+                text=tok.decode(tokens, skip_special_tokens=True).strip(),
+                prompt_tokens=len(reqs[i].prompt),
+                completion_tokens=len(tokens),
+                model=self.settings.model,
+            )
+            self.cache.put(keys[i][1], response)
+            self.stats.generated += 1
+            self.stats.prompt_tokens += response.prompt_tokens
+            self.stats.completion_tokens += response.completion_tokens
+            done(keys[i][0], response)
+
+        generate_all(engine, reqs, finished)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            self._loaded = load_for_inference(self.source.model, self.source.adapter)
+        return self._loaded
+
+
+def resolve_source(model: str) -> ResolvedRun:
+    """The base model and adapter behind a local teacher's ``model`` (a run directory, or a model name/dir).
+
+    Raises:
+        ModelError: a run directory without a usable model (checked before any request is made).
+    """
+    if is_run_dir(model):
+        return resolve_run(Path(model))
+    return ResolvedRun(model, None, None, None)
+
+
+def too_long(prompt_tokens: int, max_tokens: int, context: int) -> str:
+    """Why a request does not fit the local model's context window."""
+    return (
+        f"prompt of {prompt_tokens} tokens + max_tokens {max_tokens} exceeds the teacher's context of "
+        f"{context} tokens; shorten the prompt or lower teacher.max_tokens"
+    )
