@@ -22,24 +22,21 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import sys
 import time
 from pathlib import Path
 
+from serve_throughput import cpu_facts  # bench/ is on sys.path when run as a script
+from tunesmith.cli.demo import DemoConfig, decide_config
+from tunesmith.evaluate.generate import LocalGenerator
+from tunesmith.evaluate.items import load_items
+from tunesmith.evaluate.recipe import RecipePrompter
+from tunesmith.evaluate.run import candidate_recipe, grammar_of
+from tunesmith.ladder.run import cheap_rungs, eval_config, finetune_rungs, structured_setting
+from tunesmith.models.generate import end_token_ids, generate_rows, split_at_end
+from tunesmith.models.runs import load_for_inference, resolve_run
+from tunesmith.models.template import prompt_ids
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-
-from serve_throughput import cpu_facts  # noqa: E402  (one CPU report for every bench script)
-
-from tunesmith.cli.demo import DemoConfig, decide_config  # noqa: E402
-from tunesmith.evaluate.generate import LocalGenerator  # noqa: E402
-from tunesmith.evaluate.items import load_items  # noqa: E402
-from tunesmith.evaluate.recipe import RecipePrompter  # noqa: E402
-from tunesmith.evaluate.run import candidate_recipe, grammar_of  # noqa: E402
-from tunesmith.ladder.run import cheap_rungs, eval_config, finetune_rungs, structured_setting  # noqa: E402
-from tunesmith.models.generate import end_token_ids, generate_rows, split_at_end  # noqa: E402
-from tunesmith.models.runs import load_for_inference, resolve_run  # noqa: E402
-from tunesmith.models.template import prompt_ids  # noqa: E402
 
 
 def rungs_of(task: str, runs: Path, limit: int | None, batch_size: int) -> tuple[list, object, list]:
