@@ -159,6 +159,12 @@ class EvalConfig(BaseModel):
     judge: JudgeSettings | None = Field(default=None, description="Optional LLM-as-judge.")
     prices: Path | None = Field(default=None, description="Price table YAML (default: the shipped one).")
     device: str | None = Field(default=None, description="cpu / cuda (default: CUDA when available).")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Local candidates' weights; auto: bfloat16 where it is native (CUDA with bf16, a CPU with "
+        "AVX512-BF16 or AMX), else float32; the same rule as `serve`'s inference_dtype, so a deployed recipe "
+        "answers in the precision it was measured in.",
+    )
 
     @field_validator("metrics")
     @classmethod

@@ -39,6 +39,7 @@ from tunesmith.evaluate.regression import RegressionSuite, check_case, load_suit
 from tunesmith.evaluate.report.html import render_html
 from tunesmith.evaluate.retrieval import hit_rate
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
+from tunesmith.models.load import inference_dtype
 from tunesmith.models.ranked import DECODING as RANKED_DECODING
 from tunesmith.models.runs import load_for_inference, resolve_run
 from tunesmith.models.structured import grammar_for
@@ -164,6 +165,8 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
         parts.append(sha256_file(spec.prompt_file))
     if spec.kind == "run" and spec.path:
         parts.append(weights_fingerprint(Path(spec.path)))
+    if spec.kind != "endpoint" and (dtype := inference_dtype(cfg.dtype)) != "float32":
+        parts.append(dtype)  # other weights, other answers; fp32 keys stay as they were before dtype existed
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -204,7 +207,7 @@ class _Backend:
     def loaded(self) -> tuple[Any, Any]:
         if self._loaded is None:
             adapter = self.run.adapter if self.run else None
-            self._loaded = load_for_inference(self.model_name, adapter, self.cfg.device)
+            self._loaded = load_for_inference(self.model_name, adapter, self.cfg.device, self.cfg.dtype)
         return self._loaded
 
     def batch_fn(self, structured: bool = True) -> Any:

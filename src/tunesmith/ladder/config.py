@@ -72,6 +72,9 @@ class DecideConfig(BaseModel):
     )
     max_new_tokens: int = Field(default=32, ge=1, description="Answer length limit.")
     batch_size: int = Field(default=16, ge=1, description="Local generation batch size.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="Weights of the local rungs (auto: bfloat16 only where native, else float32)."
+    )
     limit: int | None = Field(default=None, ge=1, description="Measure only the first N test examples.")
     seed: int = Field(default=0, description="Seed for splits, shots, training and the bootstrap.")
     bootstrap_samples: int = Field(default=1000, ge=100, description="Bootstrap resamples.")

@@ -139,6 +139,7 @@ def eval_config(cfg: DecideConfig, train: Path, test: Path, rungs: list[Candidat
         output_dir=cfg.output_dir / "eval",
         max_new_tokens=cfg.max_new_tokens,
         batch_size=cfg.batch_size,
+        dtype=cfg.dtype,
         limit=cfg.limit,
         seed=cfg.seed,
         bootstrap_samples=cfg.bootstrap_samples,

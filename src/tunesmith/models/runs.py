@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from tunesmith.core.errors import ModelError
-from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.load import inference_dtype, load_model_and_tokenizer
 
 
 @dataclass
@@ -66,14 +66,16 @@ def resolve_run(path: Path) -> ResolvedRun:
     return ResolvedRun(str(base), adapter, *extra)
 
 
-def load_for_inference(model: str, adapter: Path | None = None, device: str | None = None) -> tuple[Any, Any]:
+def load_for_inference(
+    model: str, adapter: Path | None = None, device: str | None = None, dtype: str = "auto"
+) -> tuple[Any, Any]:
     """``(model, tokenizer)`` in eval mode, an adapter merged into the weights (same outputs, no per-layer LoRA
-    cost at inference).
+    cost at inference), in ``dtype`` (``auto``: :func:`~tunesmith.models.load.inference_dtype`).
 
     Raises:
         ModelError: the model or adapter cannot be loaded.
     """
-    loaded, tok = load_model_and_tokenizer(model, adapter=adapter, device=device)
+    loaded, tok = load_model_and_tokenizer(model, inference_dtype(dtype), adapter=adapter, device=device)
     if adapter is not None:
         loaded = loaded.merge_and_unload()
     return loaded.eval(), tok

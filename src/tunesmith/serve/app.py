@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunesmith import __version__
 from tunesmith.core.errors import TunesmithError
+from tunesmith.models.load import inference_dtype
 from tunesmith.serve.batches import BatchRunner
 from tunesmith.serve.dashboard.routes import install_dashboard
 from tunesmith.serve.deps import RequireKeyMiddleware, ServerContext, refuse_surrogates
@@ -64,7 +65,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         settings,
         db,
         JobWorker(db, settings),
-        build_batcher(ModelHost(settings.max_adapters, settings.device), settings),
+        build_batcher(
+            ModelHost(settings.max_adapters, settings.device, inference_dtype(settings.inference_dtype)), settings
+        ),
     )
 
     runner = BatchRunner(ctx)

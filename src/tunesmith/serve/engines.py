@@ -28,8 +28,9 @@ def build_batcher(host: ModelHost, settings: Any) -> Any:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(inference_threads(settings.inference_threads))
     log.info(
-        "chat engine: %s, max %d rows, %d torch threads of %d usable cores, TOKENIZERS_PARALLELISM=%s",
+        "chat engine: %s, %s weights, max %d rows, %d torch threads of %d usable cores, TOKENIZERS_PARALLELISM=%s",
         settings.engine,
+        host.dtype,
         settings.max_batch_size,
         torch.get_num_threads(),
         usable_cores(),

@@ -74,6 +74,7 @@ class ModelHost:
 
     max_adapters: int = 4
     device: str | None = None
+    dtype: str = "float32"  # of the base models' weights (ServeSettings.inference_dtype, resolved)
     bases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     adapters: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)  # (base, path) -> name
     tokenizers: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +95,7 @@ class ModelHost:
         if base not in self.bases:
             from tunesmith.models.load import load_model_and_tokenizer
 
-            model, tok = load_model_and_tokenizer(base, device=self.device)
+            model, tok = load_model_and_tokenizer(base, self.dtype, device=self.device)
             model.eval()
             self.bases[base] = (model, tok)
         return self.bases[base]

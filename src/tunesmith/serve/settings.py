@@ -53,6 +53,11 @@ class ServeSettings(BaseModel):
         "until its longest answer) or vllm (vLLM's engine with LoRA on, the first base model only; needs the vllm "
         "package and a GPU it supports; untested in this project). See docs/generation.md.",
     )
+    inference_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Weights' dtype for generation; auto: bfloat16 where it is native (a CUDA GPU with bf16, a CPU "
+        "with AVX512-BF16 or AMX), else float32 (emulated bf16 prefills measured 4.8x slower; docs/generation.md).",
+    )
     inference_threads: int = Field(
         default=0,
         ge=0,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import TrainError
-from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.load import fast_bf16, load_model_and_tokenizer
 from tunesmith.models.registry import resolve_model
 from tunesmith.train.config import TrainConfig
 
@@ -62,13 +62,9 @@ def find_last_checkpoint(cfg: TrainConfig) -> Path | None:
 
 def use_bf16(cfg: TrainConfig) -> bool:
     """Whether to train under bf16 autocast: ``bf16``, or ``auto`` on hardware with fast bf16."""
-    import torch
-
     if cfg.precision != "auto":
         return cfg.precision == "bf16"
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return fast_bf16()
 
 
 def is_main_process() -> bool:

@@ -35,3 +35,23 @@ def test_retraining_into_the_same_run_dir_changes_the_cache_key(tmp_path):
     weights.write_bytes(b"2" * 12)
     os.utime(weights, ns=(1, 1))
     assert candidate_hash(cfg, spec) != before
+
+
+def test_weights_in_another_dtype_get_their_own_cache_key_and_float32_keeps_the_old_one(tmp_path):
+    import hashlib
+
+    from tunesmith.evaluate.run import sha256_file
+
+    test = tmp_path / "test.jsonl"
+    test.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}) + "\n"
+    )
+    spec = CandidateSpec(kind="zero-shot")
+    keys = {
+        dtype: candidate_hash(EvalConfig(test_file=test, candidates=[spec], dtype=dtype), spec)
+        for dtype in ("float32", "bfloat16")
+    }
+    assert keys["float32"] != keys["bfloat16"]
+    cfg = EvalConfig(test_file=test, candidates=[spec])  # the key as it was computed before `dtype` existed:
+    parts = [spec.model_dump_json(), str(cfg.max_new_tokens), str(cfg.temperature), str(cfg.seed), sha256_file(test)]
+    assert keys["float32"] == hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -113,3 +113,26 @@ def test_prefixes_are_reused_per_adapter_and_forgotten_when_an_adapter_is_evicte
     assert one_by_one == alone
     assert engine.reused_tokens > 0  # the second round took the system prompt from the cache
     assert {e.adapter for e in engine.prefixes.entries.values()} == {None, *loaded}  # a1's prefixes went with it
+
+
+def test_bf16_weights_serve_base_and_adapter_rows_in_one_batch(tiny_model_dir, adapters):
+    """`inference_dtype: bfloat16` (auto picks it where bf16 is native) serves base and adapter rows together.
+
+    Unlike fp32, bf16 answers are not compared token for token with one-at-a-time `generate`: rounding to 8 bits
+    of mantissa depends on the batch's shape, and the random tiny model's near-tied logits flip under it."""
+    import torch
+
+    base = str(tiny_model_dir)
+    targets = [Target("tiny", base), Target("a0", base, adapters[0]), Target("a1", base, adapters[1])]
+    greedy = Sampling(max_tokens=6, temperature=0)
+    batcher = ContinuousBatcher(ModelHost(max_adapters=2, device="cpu", dtype="bfloat16"), max_batch=8)
+    try:
+        cases = [(t, prompt(batcher.host, base, text)) for t in targets for text in ["hello", "a longer question"]]
+        futures = [batcher.submit(GenRequest(t, p, greedy)) for t, p in cases]
+        answers = [f.result(timeout=120)[0] for f in futures]
+        model, _ = batcher.host.bases[base]
+        assert next(model.parameters()).dtype == torch.bfloat16
+    finally:
+        batcher.close()
+    assert all(a.finish_reason in ("stop", "length") and 0 < a.n_tokens <= 6 for a in answers)
+    assert len({a.text for a in answers}) > 2  # the adapters still change the answers
