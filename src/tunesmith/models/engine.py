@@ -132,19 +132,31 @@ class Engine:
 
     def _share_prefixes(self, reqs: list[EngineRequest]) -> None:
         """Prefill once, and cache, the prefix that requests of one adapter admitted together share (a system
-        prompt, a few-shot block) when that saves more than one forward costs."""
-        if not self.prefixes.max_bytes:
-            return
+        prompt, a few-shot block)."""
         by_adapter: dict[str | None, list[EngineRequest]] = {}
         for r in reqs:
             by_adapter.setdefault(r.adapter, []).append(r)
+        shared = []
         for adapter, group in by_adapter.items():
             k = common_prefix([r.prompt for r in group]) if len(group) > 1 else 0
-            if k < MIN_PREFIX_TOKENS:
-                continue
-            have = self.prefixes.longest(adapter, group[0].prompt[: k + 1])
-            if (len(group) - 1) * (k - have[1]) > FORWARD_COST_TOKENS:
-                self.forward([group[0].prompt[:k]], [adapter], [have])
+            if k >= MIN_PREFIX_TOKENS:
+                shared.append((adapter, group[0].prompt[:k], len(group)))
+        self.remember(shared)
+
+    def remember(self, prefixes: list[tuple[str | None, list[int], int]]) -> None:
+        """Prefill into the prefix cache each ``(adapter, tokens, uses)`` that ``uses`` forwards would otherwise
+        each recompute (a shared prompt prefix; a ranked request's context, once per document), when that saves
+        more than one forward costs; in forwards of similar lengths."""
+        if not self.prefixes.max_bytes:
+            return
+        need, hits = [], []
+        for adapter, tokens, uses in prefixes:
+            hit = self.prefixes.longest(adapter, tokens)  # at most len(tokens) - 1: the last is always computed
+            if (uses - 1) * (len(tokens) - 1 - hit[1]) > FORWARD_COST_TOKENS:
+                need.append((adapter, tokens))
+                hits.append(hit)
+        for group in plan_groups([len(t) - k for (_, t), (_, k) in zip(need, hits, strict=True)]):
+            self.forward([need[i][1] for i in group], [need[i][0] for i in group], [hits[i] for i in group])
 
     def _prefill(self, reqs: list[EngineRequest], hits: list[tuple[Any, int]]) -> None:
         """One forward over ``reqs``' prompts (their first ``hits`` tokens from the prefix cache); their rows

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tunesmith.models.prefill import FORWARD_COST_TOKENS, plan_groups
 from tunesmith.models.structured import accepted_by, finite_answers
 
 # The engine imports this module, so its types are named here, not imported: Engine and EngineRequest of
@@ -76,7 +75,7 @@ def rank_documents(engine: Engine, ranked: list[tuple[EngineRequest, list[list[i
     import torch
 
     contexts = {id(r): context_of(r, answers) for r, answers in ranked}
-    remember_contexts(engine, [(r, contexts[id(r)], len(answers)) for r, answers in ranked])
+    engine.remember([(r.adapter, contexts[id(r)], len(answers)) for r, answers in ranked])
     hits = {id(r): engine.prefixes.longest(r.adapter, contexts[id(r)]) for r, _ in ranked}
     rows = [(r, a, a[len(contexts[id(r)]) - len(r.prompt) :]) for r, answers in ranked for a in answers]
     best: dict[int, tuple[float, list[int], Any]] = {}  # per request: score, document, the tail's (len, vocab) logp
@@ -126,18 +125,3 @@ def context_of(req: EngineRequest, answers: list[list[int]]) -> list[int]:
             lead = j
             break
     return req.prompt + answers[0][:lead]
-
-
-def remember_contexts(engine: Engine, items: list[tuple[EngineRequest, list[int], int]]) -> None:
-    """Prefill, into the prefix cache, the ``(request, context, documents)`` contexts that would otherwise be
-    repeated once per document."""
-    if not engine.prefixes.max_bytes:
-        return
-    need, hits = [], []
-    for req, context, n in items:
-        hit = engine.prefixes.longest(req.adapter, context)
-        if (n - 1) * (len(context) - 1 - hit[1]) > FORWARD_COST_TOKENS:
-            need.append((req, context))
-            hits.append(hit)
-    for group in plan_groups([len(c) - k for (_, c), (_, k) in zip(need, hits, strict=True)]):
-        engine.forward([need[i][1] for i in group], [need[i][0].adapter for i in group], [hits[i] for i in group])
