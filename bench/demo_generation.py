@@ -83,11 +83,14 @@ def measure_rung(spec, ecfg, train, items) -> dict:
     ids = [prompt_ids(tok, m) for m in messages]
     grammar = grammar_of(recipe.response_format)
     max_new, batch = ecfg.max_new_tokens, ecfg.batch_size
+    static_answers(model, tok, ids[:2], 2, grammar, batch)  # warm-up, untimed: neither side pays first calls
+    engine_answers(model, tok, messages[:2], 2, grammar, batch)
     t0 = time.perf_counter()
     static = static_answers(model, tok, ids, max_new, grammar, batch)
     t1 = time.perf_counter()
     engine = engine_answers(model, tok, messages, max_new, grammar, batch)
     t2 = time.perf_counter()
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     del model
     gc.collect()
     same = sum(a == b for a, b in zip(static, engine, strict=True))
@@ -96,6 +99,7 @@ def measure_rung(spec, ecfg, train, items) -> dict:
         "prompts": len(ids),
         "mean_prompt_tokens": round(sum(map(len, ids)) / len(ids), 1),
         "structured": grammar is not None,
+        "dtype": dtype,
         "static_s": round(t1 - t0, 2),
         "engine_s": round(t2 - t1, 2),
         "engine_vs_static": round((t1 - t0) / (t2 - t1), 2),
@@ -124,7 +128,11 @@ def main() -> None:
             row = {"task": task, **measure_rung(spec, ecfg, train, items)}
             print(json.dumps(row), flush=True)
             rows.append(row)
+    if not rows:
+        raise SystemExit(f"no rung measured: --rungs {args.rungs!r} names none of this task's rungs")
     for label, chosen in (("all rungs", rows), ("unconstrained rungs", [r for r in rows if not r["structured"]])):
+        if not chosen:
+            continue
         static, engine = sum(r["static_s"] for r in chosen), sum(r["engine_s"] for r in chosen)
         same = sum(r["identical_answers"] for r in chosen)
         total = sum(r["prompts"] for r in chosen)

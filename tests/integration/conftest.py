@@ -39,8 +39,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    """Start `tunesmith serve` in its own process group; its log goes to ``data_dir/server.log``."""
+def start_server(
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    cwd: Path | None = None,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start `tunesmith serve` in its own process group, in ``cwd``, with ``env`` added to the environment;
+    its log goes to ``log`` (default ``data_dir/server.log``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable,
@@ -57,9 +65,15 @@ def start_server(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
         API_KEY,
         *extra,
     ]
-    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the process for its lifetime
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    with open(log or data_dir / "server.log", "ab") as out:  # the process keeps its own handle
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})},
+        )
 
 
 def wait_healthy(proc: subprocess.Popen, base: str, log: Path) -> None:

@@ -10,8 +10,6 @@ alias, and every other schema-valid request names them, so requests reach past "
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import API_KEY, free_port, stop_server, wait_healthy
+from tests.integration.conftest import API_KEY, free_port, start_server, stop_server, wait_healthy
 from tests.integration.serve_data import SYSTEM, wait_for, write_train_file
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a dev extra: `make setup` installs it")
@@ -101,26 +99,8 @@ def fuzz_server(tmp_path_factory, tiny_model_dir) -> Iterator[FuzzServer]:
         folder.mkdir(parents=True)
     allowed = frozenset({log, tmp, data_dir, *(p for p in data_dir.parents if box in p.parents)})
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--api-key",
-        API_KEY,
-        "--model",
-        str(tiny_model_dir),
-        *TRAIN_DEFAULTS,
-    ]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "TMPDIR": str(tmp)}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    server = ("--model", str(tiny_model_dir), *TRAIN_DEFAULTS)
+    proc = start_server(data_dir, port, *server, cwd=cwd, log=log, env={"TMPDIR": str(tmp)})
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(proc, base_url, log)

@@ -7,7 +7,7 @@ config (configs/augment/, configs/distill/) with `--set key=value` fills the sam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +49,10 @@ class TeacherSettings(BaseModel):
         description=f"Sampling temperature of the teacher (distill: {DISTILL_TEMPERATURE} unless set).",
     )
     max_tokens: int = Field(default=512, ge=1, description="Completion token limit per request.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="`local` only: the weights' dtype (auto: bfloat16 where it is native, else float32).",
+    )
     cache: Path | None = Field(
         default=None,
         description="Append-only JSONL request cache (resume without paying twice); default: beside the output file.",

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.augment.client import CachedResponse, Job, RequestCache
-from tunesmith.augment.config import DistillConfig, cache_path, rejects_path
+from tunesmith.augment.config import DistillConfig, cache_path, is_local, rejects_path
+from tunesmith.augment.local import local_source
 from tunesmith.augment.report import RunReport, check_example
 from tunesmith.augment.runner import open_teacher, run_jobs
 from tunesmith.core import replies
@@ -57,6 +58,8 @@ def run_distill(cfg: DistillConfig, *, show_progress: bool = True) -> RunReport:
         EndpointError: the endpoint rejects the key or does not know the model.
     """
     schema = load_json_schema(cfg.json_schema) if cfg.json_schema else None
+    if cfg.judge is not None and is_local(cfg.judge):
+        local_source(cfg.judge, "judge")  # a judge this machine does not have fails now, not after the teacher
     prompts = read_prompts(cfg.prompts, cfg.system)
     report = RunReport(
         command="distill",
@@ -120,7 +123,7 @@ async def _judge(
 ) -> None:
     """Score each candidate with the judge; drop those below ``cfg.min_score`` (in place)."""
     assert cfg.judge is not None
-    async with open_teacher(cfg.judge, cache) as judge:
+    async with open_teacher(cfg.judge, cache, "judge") as judge:
         jobs = {k: judge_job(row["messages"]) for k, row in candidates.items()}
         scores = await run_jobs(judge, jobs, "judging", show_progress=show_progress)
     report.add_client(judge)

@@ -4,14 +4,17 @@ The teacher's ``model`` is a model name or directory, or a `tunesmith train` run
 the adapter merged in), so a fine-tune can label data for another model without a server. Every request that is
 not in the request cache joins one continuous batch (:mod:`tunesmith.models.engine`: an answer that ends leaves
 the batch and the next request takes its row; a shared system prompt is prefilled once), ``concurrency`` rows at
-a time, and is cached as it finishes, exactly as endpoint answers are. A sampled request (temperature > 0) is
-seeded from its cache key, so a rerun of an interrupted job writes the same answers.
+a time, and is cached as it finishes, exactly as endpoint answers are; the cache key names the local weights
+(their files' sizes and times) and dtype, so retrained weights are asked again. A sampled request (temperature
+> 0) is seeded from its cache key, so a rerun of an interrupted job writes the same answers. Interrupting a run
+(Ctrl-C) stops the engine at its next step; answers cut short are not cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,10 @@ from tunesmith.augment.client import (
     request_params,
 )
 from tunesmith.augment.config import TeacherSettings
-from tunesmith.models.load import model_context_length
-from tunesmith.models.runs import ResolvedRun, is_run_dir, load_for_inference, resolve_run
+from tunesmith.core.errors import ModelError
+from tunesmith.models.load import inference_dtype, model_context_length
+from tunesmith.models.registry import resolve_model
+from tunesmith.models.runs import ResolvedRun, is_run_dir, load_for_inference, resolve_run, weights_fingerprint
 from tunesmith.models.template import prompt_ids
 
 
@@ -39,11 +44,16 @@ class LocalTeacher:
     the model loads only when some request is not cached, and is freed on exit.
     """
 
-    def __init__(self, settings: TeacherSettings, cache: RequestCache) -> None:
+    def __init__(self, settings: TeacherSettings, cache: RequestCache, role: str = "teacher") -> None:
+        """``role``: the config key the settings come from (``teacher``, ``judge``), named in errors.
+
+        Raises:
+            ModelError: ``settings.model`` is neither a model this machine has nor a run with a model.
+        """
         self.settings = settings
         self.cache = cache
         self.stats = TeacherStats()
-        self.source = resolve_source(settings.model)
+        self.source, self.key_model = local_source(settings, role)
         self._loaded: tuple[Any, Any] | None = None
 
     async def __aenter__(self) -> LocalTeacher:
@@ -68,16 +78,23 @@ class LocalTeacher:
         todo = []
         for key, job in jobs.items():
             params = request_params(self.settings, **job.params)
-            cache_key = request_key(self.settings.model, job.messages, params)
+            cache_key = request_key(self.key_model, job.messages, params)
             if (hit := self.cache.get(cache_key)) is not None:
                 self.stats.cache_hits += 1
                 done(key, hit)
             else:
                 todo.append((key, cache_key, job.messages, params))
         if todo:
-            await asyncio.to_thread(self._generate, todo, done)
+            stop = threading.Event()
+            try:
+                await asyncio.to_thread(self._generate, todo, done, stop)
+            except asyncio.CancelledError:
+                stop.set()  # the worker thread ends at the engine's next step (asyncio.run waits for it)
+                raise
 
-    def _generate(self, todo: list[tuple[Hashable, str, list[dict[str, Any]], dict[str, Any]]], done: JobDone) -> None:
+    def _generate(self, todo: list[tuple[Hashable, str, Any, dict[str, Any]]], done: JobDone, stop: Any) -> None:
+        from jinja2 import TemplateError
+
         from tunesmith.models.engine import Engine, EngineRequest, generate_all
         from tunesmith.models.generate import split_at_end
 
@@ -85,17 +102,24 @@ class LocalTeacher:
         context = model_context_length(self.source.model, tok)
         reqs, keys = [], []
         for key, cache_key, messages, params in todo:
-            ids = prompt_ids(tok, messages)
+            try:
+                ids = prompt_ids(tok, messages)
+            except TemplateError as exc:  # e.g. a template without a system role: only this item fails
+                self.stats.failures += 1
+                done(key, TeacherRequestError(f"the teacher's chat template refuses this conversation: {exc}"))
+                continue
             if len(ids) + params["max_tokens"] > context:
                 self.stats.failures += 1
                 done(key, TeacherRequestError(too_long(len(ids), params["max_tokens"], context)))
                 continue
             seed = int(cache_key[:8], 16) if params["temperature"] > 0 else None
-            reqs.append(EngineRequest(ids, params["max_tokens"], params["temperature"], seed=seed))
+            reqs.append(EngineRequest(ids, params["max_tokens"], params["temperature"], seed=seed, cancel=stop))
             keys.append((key, cache_key))
         engine = Engine(lambda: model, tok, max_rows=self.settings.concurrency)
 
         def finished(i: int, gen: Any) -> None:
+            if stop.is_set():
+                return  # cut short by an interrupt: not an answer
             tokens, _ = split_at_end(gen.rows[0], engine.end_ids)
             response = CachedResponse(
                 text=tok.decode(tokens, skip_special_tokens=True).strip(),
@@ -109,23 +133,38 @@ class LocalTeacher:
             self.stats.completion_tokens += response.completion_tokens
             done(keys[i][0], response)
 
-        generate_all(engine, reqs, finished)
+        import torch
+
+        try:
+            generate_all(engine, reqs, finished, stop)
+        except torch.OutOfMemoryError as exc:
+            raise ModelError(
+                f"the local teacher {self.settings.model!r} ran out of GPU memory",
+                "lower --concurrency (rows decoded together); finished answers are cached for a rerun",
+            ) from exc
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            self._loaded = load_for_inference(self.source.model, self.source.adapter)
+            self._loaded = load_for_inference(self.source.model, self.source.adapter, dtype=self.settings.dtype)
         return self._loaded
 
 
-def resolve_source(model: str) -> ResolvedRun:
-    """The base model and adapter behind a local teacher's ``model`` (a run directory, or a model name/dir).
+def local_source(settings: TeacherSettings, role: str = "teacher") -> tuple[ResolvedRun, str]:
+    """The base model and adapter behind a local ``settings.model`` (a run directory, or a model name/dir), and
+    the model part of its request-cache key: ``local:MODEL|weight files|dtype``.
 
     Raises:
-        ModelError: a run directory without a usable model (checked before any request is made).
+        ModelError: not a model this machine has, or a run directory without a model (checked before any work).
     """
-    if is_run_dir(model):
-        return resolve_run(Path(model))
-    return ResolvedRun(model, None, None, None)
+    try:
+        if is_run_dir(settings.model):
+            source, folder = resolve_run(Path(settings.model)), Path(settings.model)
+        else:
+            source, folder = ResolvedRun(settings.model, None, None, None), resolve_model(settings.model)
+    except ModelError as exc:
+        raise ModelError(f"{role}.model (base_url: local): {exc.message}", exc.hint) from exc
+    dtype = inference_dtype(settings.dtype)
+    return source, f"local:{settings.model}|{weights_fingerprint(folder)}|{dtype}"
 
 
 def too_long(prompt_tokens: int, max_tokens: int, context: int) -> str:

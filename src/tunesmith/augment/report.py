@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tunesmith.augment.local import LocalTeacher
 from tunesmith.augment.runner import Teacher
 from tunesmith.core.schema import ChatExample
 from tunesmith.data.checks import find_errors
@@ -30,7 +31,8 @@ class RunReport:
     written: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     http_requests: int = 0
-    generated: int = 0  # answers generated on this machine (teacher.base_url: local)
+    local: bool = False  # a teacher or judge ran on this machine (base_url: local)
+    generated: int = 0  # answers generated on this machine
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -52,12 +54,22 @@ class RunReport:
         stats = client.stats
         self.http_requests += stats.http_requests
         self.generated += stats.generated
+        self.local = self.local or isinstance(client, LocalTeacher)
         self.cache_hits += stats.cache_hits
         self.prompt_tokens += stats.prompt_tokens
         self.completion_tokens += stats.completion_tokens
         self.retries += stats.retries
         cost = client.cost_usd
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+    def _work(self, retry_note: str) -> str:
+        """HTTP requests (endpoints) and/or answers generated on this machine (local teachers)."""
+        parts = []
+        if not self.local or self.http_requests:
+            parts.append(f"{self.http_requests} HTTP request(s), {len(self.retries)} retried{retry_note}")
+        if self.local:
+            parts.append(f"{self.generated} generated on this machine")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-able data (``rejected`` included)."""
@@ -73,9 +85,7 @@ class RunReport:
             f"{self.command}: {self.sources} source item(s) -> {self.accepted} accepted of {self.requested} "
             f"candidates; {self.written} examples written to {self.output}\n"
             f"rejected {self.rejected} ({reasons}); details in {self.rejects}\n"
-            f"teacher {self.teacher}: {self.http_requests} HTTP request(s), {len(self.retries)} "
-            f"retried{retry_note}, {self.generated} generated on this machine, {self.cache_hits} answered from "
-            "cache\n"
+            f"teacher {self.teacher}: {self._work(retry_note)}, {self.cache_hits} answered from cache\n"
             f"tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out; estimated cost {cost}"
         )
 

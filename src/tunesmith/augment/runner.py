@@ -18,9 +18,13 @@ from tunesmith.augment.local import LocalTeacher
 Teacher = TeacherClient | LocalTeacher
 
 
-def open_teacher(settings: TeacherSettings, cache: RequestCache) -> Teacher:
-    """The teacher ``settings`` describe; use it as ``async with open_teacher(...) as teacher``."""
-    return LocalTeacher(settings, cache) if is_local(settings) else TeacherClient(settings, cache)
+def open_teacher(settings: TeacherSettings, cache: RequestCache, role: str = "teacher") -> Teacher:
+    """The teacher ``settings`` describe; use it as ``async with open_teacher(...) as teacher``.
+
+    Raises:
+        ModelError: a local ``settings.model`` this machine does not have (``role`` names the config key).
+    """
+    return LocalTeacher(settings, cache, role) if is_local(settings) else TeacherClient(settings, cache)
 
 
 def usage_line(clients: list[Teacher]) -> str:

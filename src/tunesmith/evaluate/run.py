@@ -41,7 +41,7 @@ from tunesmith.evaluate.retrieval import hit_rate
 from tunesmith.evaluate.schema import CandidateResult, EvalReport, RegressionResult
 from tunesmith.models.load import inference_dtype
 from tunesmith.models.ranked import DECODING as RANKED_DECODING
-from tunesmith.models.runs import load_for_inference, resolve_run
+from tunesmith.models.runs import load_for_inference, resolve_run, weights_fingerprint
 from tunesmith.models.structured import grammar_for
 
 
@@ -165,7 +165,7 @@ def candidate_hash(cfg: EvalConfig, spec: CandidateSpec) -> str:
         parts.append(sha256_file(spec.prompt_file))
     if spec.kind == "run" and spec.path:
         parts.append(weights_fingerprint(Path(spec.path)))
-    if spec.kind != "endpoint" and (dtype := inference_dtype(cfg.dtype)) != "float32":
+    if spec.kind != "endpoint" and (dtype := inference_dtype(cfg.dtype, cfg.device)) != "float32":
         parts.append(dtype)  # other weights, other answers; fp32 keys stay as they were before dtype existed
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -177,12 +177,6 @@ def path_fingerprint(path: Path) -> str:
         return sha256_file(path)
     files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
     return ";".join(f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
-
-
-def weights_fingerprint(run: Path) -> str:
-    """Name, size and mtime of a run's weight files: retraining into the same directory changes the key."""
-    files = sorted([*run.glob("adapter/*.safetensors"), *run.glob("model/*.safetensors")])
-    return ";".join(f"{f.relative_to(run)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 def cache_path(cfg: EvalConfig, spec: CandidateSpec, suffix: str = "") -> Path:

@@ -229,7 +229,8 @@ class Engine:
         req.out, req.done_rows = [[] for _ in range(req.rows)], [False] * req.rows
         req._processors = build_processors(req, self.tok)
         if req.seed is not None:
-            req._generator = torch.Generator().manual_seed(req.seed % 2**64)
+            # on the logits' device: torch.multinomial refuses a CPU generator for CUDA scores
+            req._generator = torch.Generator(device=self.device).manual_seed(req.seed % 2**64)
         if req.streamer is not None:
             req.streamer.put(torch.tensor([req.prompt]))
 
@@ -408,10 +409,15 @@ def hits_stop(tok: Any, row: list[int], stops: tuple[str, ...]) -> bool:
 
 
 def generate_all(
-    engine: Engine, reqs: list[EngineRequest], on_done: Callable[[int, Generated], None] | None = None
+    engine: Engine,
+    reqs: list[EngineRequest],
+    on_done: Callable[[int, Generated], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Generated]:
     """Run ``reqs`` through ``engine`` to completion, admitting each as soon as a slot frees up; ``on_done(i,
-    generated)`` is called as request ``i`` finishes (e.g. to save it or advance a progress bar)."""
+    generated)`` is called as request ``i`` finishes (e.g. to save it or advance a progress bar). Once ``stop``
+    is set nothing more is admitted (give the requests ``cancel=stop`` to end the running ones too, with what
+    they have so far); the result then holds only the requests that ended."""
     results: dict[int, Generated] = {}
 
     def finished(i: int, gen: Generated) -> None:
@@ -421,14 +427,18 @@ def generate_all(
 
     for i, r in enumerate(reqs):
         r.on_done = lambda g, i=i: finished(i, g)
+
+    def admitting() -> bool:
+        return bool(waiting) and not (stop is not None and stop.is_set())
+
     waiting = list(reqs)
-    while waiting or engine.running:
+    while admitting() or engine.running:
         batch: list[EngineRequest] = []
         free = engine.max_rows - engine.rows
-        while waiting and (waiting[0].rows <= free or not (engine.running or batch)):
+        while admitting() and (waiting[0].rows <= free or not (engine.running or batch)):
             free -= waiting[0].rows
             batch.append(waiting.pop(0))
         if batch:
             engine.add_many(batch)
         engine.step()
-    return [results[i] for i in range(len(reqs))]
+    return [results[i] for i in range(len(reqs)) if i in results]

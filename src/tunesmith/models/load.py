@@ -80,23 +80,24 @@ def model_context_length(model: str, tok: Any = None) -> int:
     return limit if isinstance(limit, int) and limit < 1_000_000 else DEFAULT_CONTEXT
 
 
-def fast_bf16() -> bool:
-    """Whether this machine runs bf16 matmuls natively: a CUDA GPU that supports bf16, or a CPU with AVX512-BF16
-    or AMX. Without them bf16 is emulated: on an AVX2-only CPU a 64-token prefill measured 4.8x slower than fp32
-    (docs/generation.md)."""
+def fast_bf16(device: str | None = None) -> bool:
+    """Whether ``device`` (default: CUDA when available, else the CPU) runs bf16 matmuls natively: a CUDA GPU that
+    supports bf16, or a CPU with AVX512-BF16 or AMX. Without them bf16 is emulated: on an AVX2-only CPU a
+    64-token prefill measured 4.8x slower than fp32 (docs/generation.md)."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def inference_dtype(setting: str = "auto") -> str:
-    """The weights' dtype for generation: ``float32`` or ``bfloat16`` as set, ``auto`` = bf16 only where it is
-    native (:func:`fast_bf16`), else fp32."""
+def inference_dtype(setting: str = "auto", device: str | None = None) -> str:
+    """The weights' dtype for generation on ``device``: ``float32`` or ``bfloat16`` as set, ``auto`` = bf16 only
+    where it is native (:func:`fast_bf16`), else fp32."""
     if setting != "auto":
         return setting
-    return "bfloat16" if fast_bf16() else "float32"
+    return "bfloat16" if fast_bf16(device) else "float32"
 
 
 def load_model_and_tokenizer(

@@ -31,7 +31,8 @@ def is_run_dir(path: str | Path) -> bool:
     """Whether ``path`` is a training run directory (``run.json``, ``adapter/`` or ``model/`` inside), as
     opposed to a model directory or a model name."""
     path = Path(path)
-    return path.is_dir() and any((path / name).exists() for name in ("run.json", "adapter", "model"))
+    names = ("run.json", "adapter", "model", "adapter_config.json")
+    return path.is_dir() and any((path / name).exists() for name in names)
 
 
 def resolve_run(path: Path) -> ResolvedRun:
@@ -75,10 +76,20 @@ def load_for_inference(
     Raises:
         ModelError: the model or adapter cannot be loaded.
     """
-    loaded, tok = load_model_and_tokenizer(model, inference_dtype(dtype), adapter=adapter, device=device)
+    loaded, tok = load_model_and_tokenizer(model, inference_dtype(dtype, device), adapter=adapter, device=device)
     if adapter is not None:
         loaded = loaded.merge_and_unload()
     return loaded.eval(), tok
+
+
+def weights_fingerprint(path: Path) -> str:
+    """Name, size and mtime of the weight files of a run (``adapter/``, ``model/``) or a model directory:
+    retraining into the same directory changes it, so answers cached for the old weights are not reused."""
+    path = Path(path)
+    files = sorted(
+        [*path.glob("adapter/*.safetensors"), *path.glob("model/*.safetensors"), *path.glob("*.safetensors")]
+    )
+    return ";".join(f"{f.relative_to(path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

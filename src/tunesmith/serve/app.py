@@ -66,7 +66,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         db,
         JobWorker(db, settings),
         build_batcher(
-            ModelHost(settings.max_adapters, settings.device, inference_dtype(settings.inference_dtype)), settings
+            ModelHost(
+                settings.max_adapters, settings.device, inference_dtype(settings.inference_dtype, settings.device)
+            ),
+            settings,
         ),
     )
 

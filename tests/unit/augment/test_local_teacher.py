@@ -113,10 +113,68 @@ def test_a_run_directory_teacher_answers_with_its_adapter(tiny_model_dir, tiny_r
 
 
 def test_sampled_answers_are_seeded_by_the_request(tiny_model_dir, prompts_file, tmp_path):
-    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first, second, greedy = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "g.jsonl"
     for out in (first, second):  # separate caches: both are generated, not read back
         run_distill(distill_config(tiny_model_dir, prompts_file, out, temperature=1.0), show_progress=False)
+    run_distill(distill_config(tiny_model_dir, prompts_file, greedy), show_progress=False)
     assert read(first) == read(second)
+    sampled = answered(first, tmp_path / "a.rejects.jsonl")
+    assert sampled != answered(greedy, tmp_path / "g.rejects.jsonl")  # the temperature is applied
+
+
+def test_retrained_weights_are_asked_again(tiny_model_dir, tiny_run, prompts_file, tmp_path):
+    import os
+
+    out = tmp_path / "d.jsonl"
+    cfg = distill_config(tiny_run, prompts_file, out)
+    assert run_distill(cfg, show_progress=False).generated == 5
+    weights = next((tiny_run / "adapter").glob("*.safetensors"))
+    stat = weights.stat()
+    try:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as a new training run would
+        again = run_distill(cfg, show_progress=False)
+    finally:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert again.generated == 5 and again.cache_hits == 0
+
+
+def test_an_interrupt_stops_the_engine_and_caches_nothing_cut_short(tiny_model_dir, tmp_path):
+    import asyncio
+
+    from tunesmith.augment.client import Job, RequestCache
+    from tunesmith.augment.local import LocalTeacher
+
+    settings = TeacherSettings(model=str(tiny_model_dir), base_url="local", max_tokens=32, concurrency=2)
+    cache = RequestCache(tmp_path / "cache.jsonl")
+    jobs = {i: Job([{"role": "user", "content": f"question number {i}"}]) for i in range(40)}
+    ended = []
+
+    async def interrupted() -> None:
+        async with LocalTeacher(settings, cache) as teacher:
+            task = asyncio.ensure_future(teacher.complete_all(jobs, lambda key, result: ended.append(key)))
+            while not ended:  # Ctrl-C once the first answers are in
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(interrupted())  # returns: the worker thread saw the interrupt and ended
+    cache.close()
+    assert 1 <= len(ended) < 40 and len(RequestCache(tmp_path / "cache.jsonl").rows) == len(ended)
+
+
+def test_a_judge_this_machine_does_not_have_fails_before_the_teacher_runs(tiny_model_dir, prompts_file, tmp_path):
+    cfg = DistillConfig.model_validate(
+        {
+            "prompts": prompts_file,
+            "output": tmp_path / "d.jsonl",
+            "teacher": {"model": str(tiny_model_dir), "base_url": "local", "max_tokens": 4},
+            "judge": {"model": "gpt-4o-mini"},  # inherits base_url: local
+        }
+    )
+    with pytest.raises(ModelError, match=r"judge\.model \(base_url: local\)"):
+        run_distill(cfg, show_progress=False)
+    assert not (tmp_path / "d.jsonl.cache.jsonl").exists()  # nothing was generated
 
 
 def test_a_prompt_too_long_for_the_model_is_rejected_alone(tiny_model_dir, tmp_path):
