@@ -86,11 +86,6 @@ class Job:
 JobDone = Callable[[Hashable, "CachedResponse | TeacherRequestError"], None]
 
 
-def request_params(settings: TeacherSettings, **overrides: Any) -> dict[str, Any]:
-    """Sampling parameters of a request (they are part of the cache key)."""
-    return {"temperature": settings.temperature, "max_tokens": settings.max_tokens, **overrides}
-
-
 @dataclass
 class TeacherStats:
     """Counters for the progress bar and the report."""
@@ -130,16 +125,41 @@ def query_price(model: str, prices_path: Any = None) -> tuple[float, float] | No
     return p.input, p.output
 
 
-class TeacherClient:
+class CachedTeacher:
+    """What every teacher shares: its settings, the request cache and its counters; answers are looked up and
+    stored under :func:`request_key` of ``key_model`` (the endpoint's model name, or a local model's identity)."""
+
+    def __init__(self, settings: TeacherSettings, cache: RequestCache, key_model: str) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.key_model = key_model
+        self.stats = TeacherStats()
+
+    def lookup(self, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> tuple[str, dict, Any]:
+        """``(cache key, sampling params, cached response or None)`` of a request (the params are part of the
+        key); a hit is counted."""
+        params = {"temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens, **overrides}
+        key = request_key(self.key_model, messages, params)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+        return key, params, hit
+
+    def store(self, key: str, response: CachedResponse) -> None:
+        """Append a new answer to the cache (fsync'd) and count its tokens."""
+        self.cache.put(key, response)
+        self.stats.prompt_tokens += response.prompt_tokens
+        self.stats.completion_tokens += response.completion_tokens
+
+
+class TeacherClient(CachedTeacher):
     """Chat completions from one teacher, at most ``settings.concurrency`` at a time, cached and retried.
 
     Use as ``async with TeacherClient(settings, cache) as teacher: await teacher.complete(messages)``.
     """
 
     def __init__(self, settings: TeacherSettings, cache: RequestCache) -> None:
-        self.settings = settings
-        self.cache = cache
-        self.stats = TeacherStats()
+        super().__init__(settings, cache, settings.model)
         self.price = query_price(settings.model, settings.prices)
         self._sem = asyncio.Semaphore(settings.concurrency)
         self._client: openai.AsyncOpenAI | None = None
@@ -188,16 +208,12 @@ class TeacherClient:
             TeacherRequestError: the request failed after all retries, or the endpoint refused it as bad.
             EndpointError: the endpoint rejects the key or does not know the model (stops the whole run).
         """
-        params = request_params(self.settings, **overrides)
-        key = request_key(self.settings.model, messages, params)
-        if (hit := self.cache.get(key)) is not None:
-            self.stats.cache_hits += 1
+        key, params, hit = self.lookup(messages, overrides)
+        if hit is not None:
             return hit
         async with self._sem:
             response = await self._request_with_retries(messages, params)
-        self.cache.put(key, response)
-        self.stats.prompt_tokens += response.prompt_tokens
-        self.stats.completion_tokens += response.completion_tokens
+        self.store(key, response)
         return response
 
     async def _request_with_retries(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> CachedResponse:

@@ -19,16 +19,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.augment.client import (
-    CachedResponse,
-    Job,
-    JobDone,
-    RequestCache,
-    TeacherRequestError,
-    TeacherStats,
-    request_key,
-    request_params,
-)
+from tunesmith.augment.client import CachedResponse, CachedTeacher, Job, JobDone, RequestCache, TeacherRequestError
 from tunesmith.augment.config import TeacherSettings
 from tunesmith.core.errors import ModelError
 from tunesmith.models.load import inference_dtype, model_context_length
@@ -37,7 +28,7 @@ from tunesmith.models.runs import ResolvedRun, is_run_dir, load_for_inference, r
 from tunesmith.models.template import prompt_ids
 
 
-class LocalTeacher:
+class LocalTeacher(CachedTeacher):
     """Chat completions from a local model through the generation engine, cached like endpoint answers.
 
     Use as ``async with LocalTeacher(settings, cache) as teacher: await teacher.complete_all(jobs, done)``;
@@ -50,10 +41,8 @@ class LocalTeacher:
         Raises:
             ModelError: ``settings.model`` is neither a model this machine has nor a run with a model.
         """
-        self.settings = settings
-        self.cache = cache
-        self.stats = TeacherStats()
-        self.source, self.key_model = local_source(settings, role)
+        self.source, key_model = local_source(settings, role)
+        super().__init__(settings, cache, key_model)
         self._loaded: tuple[Any, Any] | None = None
 
     async def __aenter__(self) -> LocalTeacher:
@@ -77,10 +66,8 @@ class LocalTeacher:
         """
         todo = []
         for key, job in jobs.items():
-            params = request_params(self.settings, **job.params)
-            cache_key = request_key(self.key_model, job.messages, params)
-            if (hit := self.cache.get(cache_key)) is not None:
-                self.stats.cache_hits += 1
+            cache_key, params, hit = self.lookup(job.messages, job.params)
+            if hit is not None:
                 done(key, hit)
             else:
                 todo.append((key, cache_key, job.messages, params))
@@ -127,10 +114,8 @@ class LocalTeacher:
                 completion_tokens=len(tokens),
                 model=self.settings.model,
             )
-            self.cache.put(keys[i][1], response)
+            self.store(keys[i][1], response)
             self.stats.generated += 1
-            self.stats.prompt_tokens += response.prompt_tokens
-            self.stats.completion_tokens += response.completion_tokens
             done(keys[i][0], response)
 
         import torch
